@@ -1,0 +1,58 @@
+/**
+ * The jobs role: Agenda 6 on the same MongoDB. Later issues register one file
+ * per job here; each calls one core function. Several jobs processes may run:
+ * Agenda locks each job with one atomic findOneAndUpdate, so a run happens once.
+ */
+import { Agenda } from 'agenda';
+import { MongoBackend } from '@agendajs/mongo-backend';
+import type { Db } from 'mongodb';
+import type { Logger } from 'pino';
+import type { Role } from '../lib/role.js';
+
+export interface JobsRoleOptions {
+  db: Db;
+  logger: Logger;
+  /** Worker name shown in Agenda's lock fields; unique per process. */
+  workerName: string;
+  /** How often Agenda looks for due jobs. Default 5 s. */
+  processEveryMs?: number;
+  /** How long stop() waits for running jobs before unlocking them. Default 30 s. */
+  drainTimeoutMs?: number;
+}
+
+export interface JobsRole extends Role {
+  readonly agenda: Agenda;
+}
+
+export function createJobsRole(options: JobsRoleOptions): JobsRole {
+  const logger = options.logger.child({ role: 'jobs' });
+  const agenda = new Agenda({
+    backend: new MongoBackend({ mongo: options.db }),
+    name: options.workerName,
+    processEvery: options.processEveryMs ?? 5_000,
+    maxConcurrency: 20,
+    defaultLockLifetime: 10 * 60_000,
+  });
+  agenda.on('error', (err) => logger.error({ err }, 'jobs.agenda_error'));
+  agenda.on('fail', (err: unknown, job: { attrs: { name: string } }) =>
+    logger.error({ err, job: job.attrs.name }, 'jobs.failed'),
+  );
+
+  return {
+    name: 'jobs',
+    agenda,
+    async start() {
+      await agenda.start();
+      logger.info({ worker: options.workerName }, 'jobs.started');
+    },
+    async stop() {
+      const result = await agenda.drain({
+        timeout: options.drainTimeoutMs ?? 30_000,
+        closeConnection: false,
+      });
+      // drain() leaves unfinished jobs locked; stop() unlocks them for another worker.
+      await agenda.stop(false);
+      logger.info({ ...result }, 'jobs.stopped');
+    },
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Atlantic's entry point. Parses the configuration once, finds the database
+ * (MONGODB_URI, an embedded mongod, or the in-process engine), starts the roles
+ * that ROLES selects (default: every role that exists and is configured), and on
+ * SIGTERM/SIGINT stops them in reverse order so a deploy loses nothing.
+ */
+import os from 'node:os';
+import mongoose from 'mongoose';
+import { loadConfig, selectRoles, formatConfigError, ConfigError, type Config } from './config/index.js';
+import type { RoleName } from './config/index.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { startDatabaseServer, DatabaseConfigError, type DatabaseServer } from './lib/database.js';
+import { createMetricsRegistry } from './lib/metrics.js';
+import type { Role } from './lib/role.js';
+import { createApiRole } from './api/index.js';
+import { createJobsRole } from './jobs/index.js';
+
+/** Roles this build contains; the rest arrive with their issues. */
+const builtRoles = ['api', 'jobs'] as const satisfies readonly RoleName[];
+type BuiltRole = (typeof builtRoles)[number];
+
+/** Database name used on the embedded engines (a MONGODB_URI names its own). */
+const embeddedDbName = 'atlantic';
+
+interface Running {
+  roles: Role[];
+  database: DatabaseServer;
+  logger: Logger;
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  let warnings: string[];
+  try {
+    ({ config, warnings } = loadConfig(process.env));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${formatConfigError(err)}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  for (const warning of warnings) logger.warn(warning);
+
+  let selection: ReturnType<typeof selectRoles>;
+  try {
+    selection = selectRoles(config, builtRoles);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${formatConfigError(err)}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  for (const { role, reason } of selection.skipped) logger.info({ role, reason }, 'role.skipped');
+
+  let running: Running | undefined;
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutdown.begin');
+    void stopAll(running, logger).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown.failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+
+  try {
+    running = await startAll(config, logger, selection.start as BuiltRole[]);
+  } catch (err) {
+    if (err instanceof DatabaseConfigError) {
+      logger.fatal(err.message);
+    } else {
+      logger.fatal({ err }, 'startup.failed');
+    }
+    await stopAll(running, logger).catch(() => {});
+    process.exit(1);
+  }
+  logger.info({ roles: running.roles.map((r) => r.name) }, 'atlantic.started');
+}
+
+async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Promise<Running> {
+  const database = await startDatabaseServer({
+    uri: config.mongodbUri,
+    isProduction: config.isProduction,
+    purpose: 'start',
+    dataDir: config.dataDir,
+    systemBinary: config.mongomsSystemBinary,
+    allowDownload: config.mongomsDownload,
+    logger: logger.child({ component: 'database' }),
+  });
+  const running: Running = { roles: [], database, logger };
+  await mongoose.connect(database.uri, {
+    ...(database.engine === 'external' ? {} : { dbName: embeddedDbName }),
+    serverSelectionTimeoutMS: 10_000,
+  });
+  const db = mongoose.connection.db;
+  if (!db) throw new Error('mongoose connected without a database handle');
+
+  const metrics = createMetricsRegistry();
+  const pingDatabase = async (): Promise<void> => {
+    await db.command({ ping: 1 });
+  };
+  const factories: Record<BuiltRole, () => Role> = {
+    api: () =>
+      createApiRole({
+        port: config.api.port,
+        host: config.bindHost,
+        logger,
+        metrics,
+        pingDatabase,
+      }),
+    jobs: () => createJobsRole({ db, logger, workerName: `${os.hostname()}:${process.pid}` }),
+  };
+  for (const name of names) {
+    const role = factories[name]();
+    await role.start();
+    running.roles.push(role);
+  }
+  return running;
+}
+
+async function stopAll(running: Running | undefined, logger: Logger): Promise<void> {
+  if (!running) return;
+  for (const role of [...running.roles].reverse()) {
+    try {
+      await role.stop();
+    } catch (err) {
+      logger.error({ err, role: role.name }, 'role.stop_failed');
+    }
+  }
+  await mongoose.disconnect();
+  await running.database.stop();
+  logger.info('shutdown.done');
+}
+
+await main();

@@ -1,0 +1,44 @@
+import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
+
+export const accountStatuses = ['active', 'suspended', 'deleted'] as const;
+export type AccountStatus = (typeof accountStatuses)[number];
+
+export const accountRoles = ['customer', 'admin'] as const;
+export type AccountRole = (typeof accountRoles)[number];
+
+/**
+ * A customer or an admin. Chat identities point here (ChannelIdentity); the
+ * email is optional until the customer gives one during sign-up, and unique
+ * among the accounts that have one.
+ */
+const accountSchema = new Schema(
+  {
+    email: {
+      type: String,
+      trim: true,
+      lowercase: true,
+      maxlength: 254,
+      match: /^[^\s@]+@[^\s@]+\.[^\s@]+$/,
+    },
+    emailVerifiedAt: { type: Date },
+    status: { type: String, enum: accountStatuses, required: true, default: 'active' },
+    roles: {
+      type: [{ type: String, enum: accountRoles }],
+      required: true,
+      default: () => ['customer'],
+    },
+  },
+  { timestamps: true, strict: 'throw' },
+);
+
+// Unique among accounts that have an email; chat-only accounts have none yet.
+accountSchema.index(
+  { email: 1 },
+  { unique: true, partialFilterExpression: { email: { $exists: true } } },
+);
+accountSchema.index({ status: 1, createdAt: -1 });
+
+export type AccountData = InferSchemaType<typeof accountSchema>;
+export type AccountDocument = HydratedDocument<AccountData>;
+
+export const Account = mongoose.model('Account', accountSchema);
