@@ -21,8 +21,6 @@ export const DOMAIN_ERROR_CODES = [
   'RATE_LIMITED',
   /** The database could not be reached or answered with an infrastructure error. */
   'DATABASE_UNAVAILABLE',
-  /** An outside service (Paystack, SMTP, a chat network) failed or could not be reached. */
-  'UPSTREAM_FAILED',
   /** The feature or operation is not available in this deployment or for this input. */
   'UNSUPPORTED',
   /** A bug or an invariant broken; never shown to people in detail. */
