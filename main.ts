@@ -6,8 +6,15 @@
  */
 import os from 'node:os';
 import mongoose from 'mongoose';
-import { loadConfig, selectRoles, formatConfigError, ConfigError, type Config } from './config/index.js';
-import type { RoleName } from './config/index.js';
+import {
+  ConfigError,
+  ROLE_NAMES,
+  formatConfigError,
+  loadConfig,
+  selectRoles,
+  type Config,
+  type RoleName,
+} from './config/index.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { startDatabaseServer, DatabaseConfigError, type DatabaseServer } from './lib/database.js';
 import { createMetricsRegistry } from './lib/metrics.js';
@@ -18,6 +25,7 @@ import { createJobsRole } from './jobs/index.js';
 /** Roles this build contains; the rest arrive with their issues. */
 const builtRoles = ['api', 'jobs'] as const satisfies readonly RoleName[];
 type BuiltRole = (typeof builtRoles)[number];
+const isBuilt = (role: RoleName): role is BuiltRole => (builtRoles as readonly RoleName[]).includes(role);
 
 /** Database name used on the embedded engines (a MONGODB_URI names its own). */
 const embeddedDbName = 'atlantic';
@@ -40,7 +48,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
   for (const warning of warnings) logger.warn(warning);
 
   let selection: ReturnType<typeof selectRoles>;
@@ -54,6 +62,9 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const { role, reason } of selection.skipped) logger.info({ role, reason }, 'role.skipped');
+  for (const role of ROLE_NAMES.filter((name) => !isBuilt(name))) {
+    logger.info({ role, reason: 'not part of this build yet' }, 'role.skipped');
+  }
 
   let running: Running | undefined;
   let stopping = false;
@@ -73,7 +84,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
 
   try {
-    running = await startAll(config, logger, selection.start as BuiltRole[]);
+    running = await startAll(config, logger, selection.start.filter(isBuilt));
   } catch (err) {
     if (err instanceof DatabaseConfigError) {
       logger.fatal(err.message);
@@ -88,12 +99,12 @@ async function main(): Promise<void> {
 
 async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Promise<Running> {
   const database = await startDatabaseServer({
-    uri: config.mongodbUri,
+    uri: config.mongo.uri,
     isProduction: config.isProduction,
     purpose: 'start',
     dataDir: config.dataDir,
-    systemBinary: config.mongomsSystemBinary,
-    allowDownload: config.mongomsDownload,
+    systemBinary: config.mongo.systemBinary,
+    allowDownload: config.mongo.download,
     logger: logger.child({ component: 'database' }),
   });
   const running: Running = { roles: [], database, logger };

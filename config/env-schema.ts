@@ -39,7 +39,11 @@ function port(fallback: number) {
     const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
     return n >= 0 && n <= 65535
       ? n
-      : fail(ctx, value, `must be a port number from 0 to 65535 (0 picks a free port), got "${value}"`);
+      : fail(
+          ctx,
+          value,
+          `must be a port number from 0 to 65535 (0 picks a free port), got "${value}"`,
+        );
   });
 }
 
@@ -91,11 +95,19 @@ function secretUrl(protocols: readonly string[], example: string) {
     try {
       protocol = new URL(value).protocol.replace(/:$/, '');
     } catch {
-      return fail(ctx, value, `must be a URL like ${example} (value not shown, it may hold a password)`);
+      return fail(
+        ctx,
+        value,
+        `must be a URL like ${example} (value not shown, it may hold a password)`,
+      );
     }
     return protocols.includes(protocol)
       ? value
-      : fail(ctx, value, `must start with ${protocols.map((p) => `${p}://`).join(' or ')}, like ${example}`);
+      : fail(
+          ctx,
+          value,
+          `must start with ${protocols.map((p) => `${p}://`).join(' or ')}, like ${example}`,
+        );
   });
 }
 
@@ -183,7 +195,10 @@ export const envSchema = z.object({
   TELEGRAM_MODE: oneOf(TELEGRAM_MODES, 'polling'),
   TELEGRAM_WEBHOOK_SECRET: raw.refine(
     (value) => value === undefined || /^[A-Za-z0-9_-]{16,256}$/.test(value),
-    { message: 'must be 16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram\'s rule for secret_token)' },
+    {
+      message:
+        "must be 16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)",
+    },
   ),
   ADMIN_TELEGRAM_IDS: list('numeric Telegram user ids', '123456789,987654321', parseTelegramId),
 
@@ -192,7 +207,11 @@ export const envSchema = z.object({
     if (value === undefined) return undefined;
     return (
       parsePhoneNumber(value) ??
-      fail(ctx, value, `must be a phone number in international form like +2348012345678, got "${value}"`)
+      fail(
+        ctx,
+        value,
+        `must be a phone number in international form like +2348012345678, got "${value}"`,
+      )
     );
   }),
   ADMIN_WHATSAPP_NUMBERS: list(

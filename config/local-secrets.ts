@@ -131,6 +131,8 @@ export function loadLocalSecrets(
     }
     return result;
   }
-  result.problems.push(`${needed.join(', ')}: ${file} kept changing while it was being read; try again`);
+  result.problems.push(
+    `${needed.join(', ')}: ${file} kept changing while it was being read; try again`,
+  );
   return result;
 }

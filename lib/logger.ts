@@ -15,8 +15,9 @@ export interface CreateLoggerOptions {
 }
 
 /**
- * Keys whose values never reach a log, wherever they sit up to four levels
- * deep (pino paths have no recursive wildcard, so each depth is listed).
+ * Keys whose values never reach a log, at any depth. Matching ignores case,
+ * `-` and `_`, so `secretKey`, `secret_key` and `SECRET-KEY` are one entry and
+ * `proxy-authorization` is covered by `proxyAuthorization`.
  */
 const SECRET_KEYS = [
   'password',
@@ -27,39 +28,96 @@ const SECRET_KEYS = [
   'token',
   'accessToken',
   'refreshToken',
-  'access_token',
-  'refresh_token',
   'botToken',
   'idToken',
   'secret',
   'secretKey',
-  'secret_key',
   'clientSecret',
-  'client_secret',
   'proxySecret',
   'jwtSecret',
+  'webhookSecret',
   'apiKey',
-  'api_key',
+  'xApiKey',
   'privateKey',
   'authorization',
-  'Authorization',
+  'proxyAuthorization',
   'cookie',
-  'Cookie',
-  'authorization_code',
+  'setCookie',
+  'xPaystackSignature',
+  'xTelegramBotApiSecretToken',
+  'authorizationCode',
   'card',
   'cvv',
   'pan',
   'pin',
+  'otp',
   'smtpUrl',
-  'JWT_SECRET',
-  'PAYSTACK_SECRET_KEY',
-  'TELEGRAM_BOT_TOKEN',
-  'SMTP_URL',
-  'MONGODB_URI',
+  'mongodbUri',
+  'paystackSecretKey',
+  'telegramBotToken',
 ];
 
-/** Header names with dashes need bracket notation in pino paths. */
-const SECRET_HEADERS = [
+const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_]/g, '');
+const secretKeySet: ReadonlySet<string> = new Set(SECRET_KEYS.map(normalizeKey));
+const normalizedCache = new Map<string, boolean>();
+
+export function isSecretKey(key: string): boolean {
+  let secret = normalizedCache.get(key);
+  if (secret === undefined) {
+    secret = secretKeySet.has(normalizeKey(key));
+    if (normalizedCache.size < 10_000) normalizedCache.set(key, secret);
+  }
+  return secret;
+}
+
+export const REDACTED = '[redacted]';
+const MAX_DEPTH = 8;
+
+function isPlainObject(value: object): value is Record<string, unknown> {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A copy of `value` with secret keys censored in plain objects and arrays (up
+ * to 8 levels); the same reference when nothing needed censoring. Class
+ * instances (Errors, Dates, Buffers, documents) are left to pino's serializers.
+ */
+export function redactSecrets(value: unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    const items: readonly unknown[] = value;
+    let copy: unknown[] | undefined;
+    items.forEach((item, index) => {
+      const redacted = redactSecrets(item, depth + 1);
+      if (redacted !== item) {
+        copy ??= [...items];
+        copy[index] = redacted;
+      }
+    });
+    return copy ?? items;
+  }
+  if (!isPlainObject(value)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    const redacted =
+      isSecretKey(key) && item !== undefined && item !== null
+        ? REDACTED
+        : redactSecrets(item, depth + 1);
+    if (redacted !== item) {
+      copy ??= { ...value };
+      copy[key] = redacted;
+    }
+  }
+  return copy ?? value;
+}
+
+/**
+ * pino serializers (e.g. pino-http's `req`/`res`) run after the formatters,
+ * so the headers they produce are censored by pino's own path redaction.
+ */
+const SERIALIZED_HEADERS = [
   'authorization',
   'proxy-authorization',
   'cookie',
@@ -67,31 +125,52 @@ const SECRET_HEADERS = [
   'x-paystack-signature',
   'x-telegram-bot-api-secret-token',
 ];
+export const REDACT_PATHS: readonly string[] = ['req.headers', 'res.headers'].flatMap((at) =>
+  SERIALIZED_HEADERS.map((header) => `${at}["${header}"]`),
+);
 
-function keyPath(prefix: string, key: string): string {
-  const part = /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `["${key}"]`;
-  return prefix === '' ? part.replace(/^\./, '') : `${prefix}${part}`;
-}
-
-export const REDACT_PATHS: readonly string[] = [
-  ...['', '*', '*.*', '*.*.*'].flatMap((depth) => SECRET_KEYS.map((key) => keyPath(depth, key))),
-  ...['req.headers', 'res.headers', 'headers', '*.headers', 'request.headers', 'response.headers'].flatMap(
-    (at) => SECRET_HEADERS.map((header) => keyPath(at, header)),
-  ),
-];
-
-export const REDACTED = '[redacted]';
-
-/** The root logger of a process; modules take `logger.child({ module: 'x' })`. */
+/**
+ * The root logger of a process; modules take `logger.child({ module: 'x' })`.
+ * Secrets are censored in log objects and in child bindings alike.
+ */
 export function createLogger(options: CreateLoggerOptions): Logger {
   const pinoOptions: pino.LoggerOptions = {
     level: options.level,
+    formatters: {
+      log: (object) => redactSecrets(object) as Record<string, unknown>,
+      bindings: (bindings) => redactSecrets(bindings) as pino.Bindings,
+    },
     redact: { paths: [...REDACT_PATHS], censor: REDACTED },
     timestamp: pino.stdTimeFunctions.isoTime,
     ...(options.name === undefined ? {} : { name: options.name }),
   };
   const destination = options.destination ?? pino.destination(1);
-  return pino(pinoOptions, options.pretty ? prettyStream(destination) : destination);
+  const logger = pino(pinoOptions, options.pretty ? prettyStream(destination) : destination);
+  redactChildBindings(logger);
+  return logger;
+}
+
+type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+
+/**
+ * pino applies `formatters.bindings` to the root's bindings only (a child
+ * resets it), so `child()` is wrapped on the root; children are created with
+ * the root as prototype and inherit the wrapper at every depth.
+ */
+function redactChildBindings(logger: Logger): void {
+  const prototype = Object.getPrototypeOf(logger) as { child: ChildFn };
+  const createChild = prototype.child;
+  Object.defineProperty(logger, 'child', {
+    configurable: true,
+    writable: true,
+    value: function child(
+      this: Logger,
+      bindings: pino.Bindings,
+      options?: pino.ChildLoggerOptions,
+    ) {
+      return createChild.call(this, redactSecrets(bindings) as pino.Bindings, options);
+    },
+  });
 }
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {

@@ -9,8 +9,21 @@ import { useTestDatabase } from '../support/database.js';
 
 const database = useTestDatabase();
 
-/** Documents with string ids, as the tests write them. */
-type Keyed = { _id: string } & Record<string, unknown>;
+interface Wallet {
+  _id: string;
+  balanceMinor: number;
+}
+
+interface OperatorsDoc {
+  _id: string;
+  n: number;
+  tags: string[];
+  nested: { x: number; y?: string };
+  old?: boolean;
+  set?: string[];
+  high?: number;
+  low?: number;
+}
 
 /** Several independent clients, so racing operations travel on different connections. */
 async function clients(count: number): Promise<MongoClient[]> {
@@ -21,7 +34,7 @@ describe('single-document atomic updates', () => {
   // https://www.mongodb.com/docs/manual/core/write-operations-atomicity/
   it('gives exactly floor(balance / amount) successes to 100 concurrent guarded decrements', async () => {
     const [a, b, c] = await clients(3);
-    const wallets = database.db.collection<Keyed>('wallets');
+    const wallets = database.db.collection<Wallet>('wallets');
     await wallets.insertOne({ _id: 'w1', balanceMinor: 1000 });
 
     const attempts = Array.from({ length: 100 }, (_, i) => {
@@ -29,7 +42,7 @@ describe('single-document atomic updates', () => {
       if (!client) throw new Error('unreachable');
       return client
         .db(database.dbName)
-        .collection<Keyed>('wallets')
+        .collection<Wallet>('wallets')
         .updateOne(
           { _id: 'w1', balanceMinor: { $gte: 30 } },
           { $inc: { balanceMinor: -30 } },
@@ -99,7 +112,7 @@ describe('single-document atomic updates', () => {
 
   // https://www.mongodb.com/docs/manual/reference/operator/update/
   it('applies the update operators the code uses in one step', async () => {
-    const coll = database.db.collection<Keyed>('operators');
+    const coll = database.db.collection<OperatorsDoc>('operators');
     await coll.insertOne({
       _id: 'doc',
       n: 1,

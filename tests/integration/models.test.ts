@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Account, ChannelIdentity } from '../../models/index.js';
+import { Account, ChannelIdentity, type AccountStatus } from '../../models/index.js';
 import { useTestDatabase } from '../support/database.js';
 
 useTestDatabase();
@@ -27,7 +27,7 @@ describe('Account', () => {
   });
 
   it('rejects an unknown status or a malformed email', async () => {
-    await expect(Account.create({ status: 'frozen' })).rejects.toThrow(/status/);
+    await expect(Account.create({ status: 'frozen' as AccountStatus })).rejects.toThrow(/status/);
     await expect(Account.create({ email: 'not-an-email' })).rejects.toThrow(/email/);
   });
 });
