@@ -47,13 +47,16 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-non-null-assertion': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
   // Dependency direction: api/bot/proxy/jobs -> core -> models; lib and config for all.
@@ -74,10 +77,7 @@ export default tseslint.config(
   {
     files: ['lib/**/*.ts', 'config/**/*.ts'],
     rules: restrict(
-      [
-        ...edgeDirs,
-        ...['core', 'models'].flatMap((d) => [`../${d}`, `../${d}/*`, `../../${d}/*`]),
-      ],
+      [...edgeDirs, ...['core', 'models'].flatMap((d) => [`../${d}`, `../${d}/*`, `../../${d}/*`])],
       'lib/ and config/ are used by everyone and import no business code.',
     ),
   },

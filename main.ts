@@ -25,7 +25,8 @@ import { createJobsRole } from './jobs/index.js';
 /** Roles this build contains; the rest arrive with their issues. */
 const builtRoles = ['api', 'jobs'] as const satisfies readonly RoleName[];
 type BuiltRole = (typeof builtRoles)[number];
-const isBuilt = (role: RoleName): role is BuiltRole => (builtRoles as readonly RoleName[]).includes(role);
+const isBuilt = (role: RoleName): role is BuiltRole =>
+  (builtRoles as readonly RoleName[]).includes(role);
 
 /** Database name used on the embedded engines (a MONGODB_URI names its own). */
 const embeddedDbName = 'atlantic';

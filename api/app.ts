@@ -34,7 +34,8 @@ export function createApp(options: AppOptions): express.Express {
       logger: options.logger,
       genReqId: (req, res) => {
         const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && clientRequestId.test(given) ? given : newRequestId();
+        const id =
+          typeof given === 'string' && clientRequestId.test(given) ? given : newRequestId();
         res.setHeader('x-request-id', id);
         return id;
       },
@@ -78,7 +79,8 @@ export function createApp(options: AppOptions): express.Express {
 }
 
 export function requestIdOf(req: Request): string {
-  return String(req.id);
+  // genReqId above always returns a string; pino-http types it more widely.
+  return typeof req.id === 'string' ? req.id : JSON.stringify(req.id);
 }
 
 const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {

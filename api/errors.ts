@@ -43,10 +43,20 @@ export function errorResponse(err: unknown, requestId: string): ErrorResponse {
   }
   const bodyParserType = (err as { type?: unknown } | null)?.type;
   if (bodyParserType === 'entity.parse.failed') {
-    return respond(400, 'MALFORMED_JSON', 'The request body is not valid JSON.', requestId);
+    return respond(
+      transportStatusByCode.MALFORMED_JSON,
+      'MALFORMED_JSON',
+      'The request body is not valid JSON.',
+      requestId,
+    );
   }
   if (bodyParserType === 'entity.too.large') {
-    return respond(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large.', requestId);
+    return respond(
+      transportStatusByCode.PAYLOAD_TOO_LARGE,
+      'PAYLOAD_TOO_LARGE',
+      'The request body is too large.',
+      requestId,
+    );
   }
   if (isPlainError(err)) {
     return respond(httpStatusByCode[err.code], err.code, err.message, requestId);

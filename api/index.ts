@@ -47,7 +47,10 @@ export function createApiRole(options: ApiRoleOptions): ApiRole {
       // Stop accepting, close idle keep-alive sockets now, give busy ones a deadline.
       const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
       srv.closeIdleConnections();
-      const deadline = setTimeout(() => srv.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
+      const deadline = setTimeout(
+        () => srv.closeAllConnections(),
+        options.drainTimeoutMs ?? 10_000,
+      );
       deadline.unref();
       await closed;
       clearTimeout(deadline);

@@ -14,6 +14,7 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type * as Mms from 'mongodb-memory-server';
 import { startMongoEngine } from './mongo-engine/index.js';
 
 export type DatabaseEngine = 'external' | 'mongodb-memory-server' | 'in-process';
@@ -75,7 +76,9 @@ export async function startDatabaseServer(options: DatabaseServerOptions): Promi
   return { uri: engine.uri, engine: 'in-process', stop: () => engine.stop() };
 }
 
-async function tryMongoMemoryServer(options: DatabaseServerOptions): Promise<DatabaseServer | null> {
+async function tryMongoMemoryServer(
+  options: DatabaseServerOptions,
+): Promise<DatabaseServer | null> {
   const { logger } = options;
   try {
     const mms = await import('mongodb-memory-server');
@@ -87,7 +90,7 @@ async function tryMongoMemoryServer(options: DatabaseServerOptions): Promise<Dat
         : {};
     if (instance.dbPath) await mkdir(instance.dbPath, { recursive: true });
     const server = await mms.MongoMemoryServer.create({
-      binary: binary === 'download' ? {} : { systemBinary: binary },
+      binary: binary.kind === 'download' ? {} : { systemBinary: binary.path },
       instance,
     });
     const uri = server.getUri();
@@ -105,19 +108,19 @@ async function tryMongoMemoryServer(options: DatabaseServerOptions): Promise<Dat
   }
 }
 
-type MmsModule = typeof import('mongodb-memory-server');
+/** Where mongodb-memory-server gets its mongod, or null to move on to the next engine. */
+type MongodSource = { kind: 'binary'; path: string } | { kind: 'download' };
 
-/** A mongod path, `'download'` when one may be fetched, or null to move on. */
 async function findMongodBinary(
   options: DatabaseServerOptions,
-  mms: MmsModule,
-): Promise<string | 'download' | null> {
-  if (options.systemBinary) return options.systemBinary;
+  mms: typeof Mms,
+): Promise<MongodSource | null> {
+  if (options.systemBinary) return { kind: 'binary', path: options.systemBinary };
   const { resolveConfig, ResolveConfigVariables, DEFAULT_VERSION } =
     await import('mongodb-memory-server-core/lib/util/resolveConfig.js');
   const version = resolveConfig(ResolveConfigVariables.VERSION) ?? DEFAULT_VERSION;
   const cached = await mms.DryMongoBinary.locateBinary({ version });
-  if (cached) return cached;
+  if (cached) return { kind: 'binary', path: cached };
   if (!options.allowDownload) {
     options.logger.info('database.mongod_download_disabled');
     return null;
@@ -129,7 +132,7 @@ async function findMongodBinary(
     options.logger.info({ mirror }, 'database.mongod_download_unreachable');
     return null;
   }
-  return 'download';
+  return { kind: 'download' };
 }
 
 async function isReachable(url: string, timeoutMs: number): Promise<boolean> {

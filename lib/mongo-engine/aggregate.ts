@@ -1,6 +1,12 @@
 import { Aggregator } from 'mingo';
 import type { Document } from 'bson';
-import { checkOptions, optionalBool, optionalDocument, optionalInt, refuseCollation } from './context.js';
+import {
+  checkOptions,
+  optionalBool,
+  optionalDocument,
+  optionalInt,
+  refuseCollation,
+} from './context.js';
 import type { CommandHandler } from './context.js';
 import { CommandError, badValue, unsupported } from './errors.js';
 import { matchDocuments } from './crud.js';
@@ -40,10 +46,14 @@ const REFUSED_STAGES = new Set([
 ]);
 
 function checkPipeline(pipeline: unknown): Document[] {
-  if (!Array.isArray(pipeline)) throw new CommandError('TypeMismatch', "'pipeline' option must be specified as an array");
+  if (!Array.isArray(pipeline))
+    throw new CommandError('TypeMismatch', "'pipeline' option must be specified as an array");
   return pipeline.map((stage: unknown) => {
     if (!isPlainObject(stage) || Object.keys(stage).length !== 1) {
-      throw new CommandError('Location40415', 'A pipeline stage specification object must contain exactly one field.');
+      throw new CommandError(
+        'Location40415',
+        'A pipeline stage specification object must contain exactly one field.',
+      );
     }
     const name = Object.keys(stage)[0] ?? '';
     if (REFUSED_STAGES.has(name)) throw unsupported(`aggregation stage '${name}'`);
@@ -52,12 +62,24 @@ function checkPipeline(pipeline: unknown): Document[] {
 }
 
 const aggregate: CommandHandler = (ctx, db, cmd) => {
-  checkOptions(cmd, ['pipeline', 'cursor', 'allowDiskUse', 'bypassDocumentValidation', 'hint', 'let', 'collation', 'explain']);
+  checkOptions(cmd, [
+    'pipeline',
+    'cursor',
+    'allowDiskUse',
+    'bypassDocumentValidation',
+    'hint',
+    'let',
+    'collation',
+    'explain',
+  ]);
   refuseCollation(cmd);
   if (optionalBool(cmd, 'explain') === true) throw unsupported("aggregate option 'explain'");
   const cursorOptions = optionalDocument(cmd, 'cursor');
   if (cursorOptions === undefined) {
-    throw new CommandError('FailedToParse', "The 'cursor' option is required, except for aggregate with the explain argument");
+    throw new CommandError(
+      'FailedToParse',
+      "The 'cursor' option is required, except for aggregate with the explain argument",
+    );
   }
   const pipeline = checkPipeline(cmd.pipeline);
   const variables = optionalDocument(cmd, 'let');
@@ -79,7 +101,7 @@ const aggregate: CommandHandler = (ctx, db, cmd) => {
     ns = `${db}.$cmd.aggregate`;
     source = [];
   } else {
-    throw badValue("aggregate field must be a collection name or 1");
+    throw badValue('aggregate field must be a collection name or 1');
   }
   let results: Document[];
   try {
@@ -89,7 +111,7 @@ const aggregate: CommandHandler = (ctx, db, cmd) => {
       collectionResolver: (name: string) =>
         matchDocuments(ctx.catalog.collection(db, name, false), undefined).map(cloneDocument),
     });
-    results = aggregator.run(source) as Document[];
+    results = aggregator.run<Document>(source);
   } catch (error) {
     throw fromMingoError(error, 'aggregate');
   }

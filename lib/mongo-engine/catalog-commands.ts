@@ -1,6 +1,12 @@
 import { calculateObjectSize } from 'bson';
 import type { Document } from 'bson';
-import { checkOptions, collectionName, optionalBool, optionalDocument, optionalInt } from './context.js';
+import {
+  checkOptions,
+  collectionName,
+  optionalBool,
+  optionalDocument,
+  optionalInt,
+} from './context.js';
 import type { CommandHandler } from './context.js';
 import { CommandError, badValue, unsupported } from './errors.js';
 import { compileFilter } from './query.js';
@@ -21,7 +27,7 @@ const createIndexes: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['indexes', 'commitQuorum']);
   const name = collectionName(cmd, 'createIndexes');
   if (!Array.isArray(cmd.indexes) || cmd.indexes.length === 0) {
-    throw badValue("Must specify at least one index to create");
+    throw badValue('Must specify at least one index to create');
   }
   const specs = cmd.indexes.map(normaliseIndexSpec);
   const existed = ctx.catalog.collection(db, name, false) !== undefined;
@@ -35,7 +41,11 @@ const createIndexes: CommandHandler = (ctx, db, cmd) => {
         coll.createIndex(spec);
       } catch (error) {
         if (error instanceof CommandError && error.code === 11000) {
-          throw new CommandError('DuplicateKey', `Index build failed: ${coll.ns} :: caused by :: ${error.message}`, error.extra);
+          throw new CommandError(
+            'DuplicateKey',
+            `Index build failed: ${coll.ns} :: caused by :: ${error.message}`,
+            error.extra,
+          );
         }
         throw error;
       }
@@ -69,10 +79,15 @@ function needsBuild(coll: Collection, spec: IndexSpec): boolean {
         `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(existing)}`,
       );
     }
-    if (sameKey && keyOf(existing.partialFilterExpression) === keyOf(spec.partialFilterExpression)) {
+    if (
+      sameKey &&
+      keyOf(existing.partialFilterExpression) === keyOf(spec.partialFilterExpression)
+    ) {
       if (spec.name === '_id_' || existing.name === '_id_') {
         if (spec.unique === true || spec.sparse === true) {
-          throw badValue(`The field 'unique' or 'sparse' is not valid for an _id index specification`);
+          throw badValue(
+            `The field 'unique' or 'sparse' is not valid for an _id index specification`,
+          );
         }
         return false;
       }
@@ -91,9 +106,14 @@ const listIndexes: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['cursor', 'includeBuildUUIDs', 'includeIndexBuildInfo']);
   const name = collectionName(cmd, 'listIndexes');
   const coll = ctx.catalog.collection(db, name, false);
-  if (coll === undefined) throw new CommandError('NamespaceNotFound', `ns does not exist: ${db}.${name}`);
+  if (coll === undefined)
+    throw new CommandError('NamespaceNotFound', `ns does not exist: ${db}.${name}`);
   const batchSize = optionalInt(optionalDocument(cmd, 'cursor') ?? {}, 'batchSize');
-  return { ...ctx.cursors.open(`${db}.$cmd.listIndexes.${name}`, coll.indexSpecs().map(indexDocument), { batchSize }) };
+  return {
+    ...ctx.cursors.open(`${db}.$cmd.listIndexes.${name}`, coll.indexSpecs().map(indexDocument), {
+      batchSize,
+    }),
+  };
 };
 
 const dropIndexes: CommandHandler = (ctx, db, cmd) => {
@@ -112,14 +132,19 @@ const dropIndexes: CommandHandler = (ctx, db, cmd) => {
     for (const item of target) if (typeof item === 'string') names.push(item);
   } else if (isPlainObject(target)) {
     const match = coll.indexSpecs().find((spec) => keyOf(spec.key) === keyOf(target));
-    if (match === undefined) throw new CommandError('IndexNotFound', `can't find index with key: ${JSON.stringify(target)}`);
+    if (match === undefined)
+      throw new CommandError(
+        'IndexNotFound',
+        `can't find index with key: ${JSON.stringify(target)}`,
+      );
     names.push(match.name);
   } else {
     throw badValue("BSON field 'dropIndexes.index' is missing but a required field");
   }
   for (const indexName of names) {
     if (indexName === '_id_') throw new CommandError('InvalidOptions', 'cannot drop _id index');
-    if (!coll.indexes.has(indexName)) throw new CommandError('IndexNotFound', `index not found with name [${indexName}]`);
+    if (!coll.indexes.has(indexName))
+      throw new CommandError('IndexNotFound', `index not found with name [${indexName}]`);
   }
   for (const indexName of names) coll.dropIndex(indexName);
   return { nIndexesWas, ok: 1 };
@@ -158,17 +183,34 @@ const listDatabases: CommandHandler = (ctx, _db, cmd) => {
   for (const db of [...ctx.catalog.databases.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     let sizeOnDisk = 0;
     if (!nameOnly) for (const coll of db.collections.values()) sizeOnDisk += collectionBytes(coll);
-    const entry: Document = nameOnly ? { name: db.name } : { name: db.name, sizeOnDisk, empty: db.collections.size === 0 };
+    const entry: Document = nameOnly
+      ? { name: db.name }
+      : { name: db.name, sizeOnDisk, empty: db.collections.size === 0 };
     if (!matches(entry)) continue;
     totalSize += sizeOnDisk;
     databases.push(entry);
   }
-  return nameOnly ? { databases, ok: 1 } : { databases, totalSize, totalSizeMb: Math.round(totalSize / 1048576), ok: 1 };
+  return nameOnly
+    ? { databases, ok: 1 }
+    : { databases, totalSize, totalSizeMb: Math.round(totalSize / 1048576), ok: 1 };
 };
 
 const create: CommandHandler = (ctx, db, cmd) => {
   const options = Object.keys(cmd).filter(
-    (k) => !['create', '$db', 'lsid', '$readPreference', '$clusterTime', 'apiVersion', 'apiStrict', 'apiDeprecationErrors', 'comment', 'writeConcern', 'maxTimeMS'].includes(k),
+    (k) =>
+      ![
+        'create',
+        '$db',
+        'lsid',
+        '$readPreference',
+        '$clusterTime',
+        'apiVersion',
+        'apiStrict',
+        'apiDeprecationErrors',
+        'comment',
+        'writeConcern',
+        'maxTimeMS',
+      ].includes(k),
   );
   const [option] = options;
   if (option !== undefined) throw unsupported(`create option '${option}'`);
@@ -201,7 +243,8 @@ const collStats: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['scale']);
   const name = collectionName(cmd, 'collStats');
   const coll = ctx.catalog.collection(db, name, false);
-  if (coll === undefined) throw new CommandError('NamespaceNotFound', `Collection [${db}.${name}] not found.`);
+  if (coll === undefined)
+    throw new CommandError('NamespaceNotFound', `Collection [${db}.${name}] not found.`);
   const size = collectionBytes(coll);
   const indexSizes: Document = {};
   for (const spec of coll.indexSpecs()) indexSizes[spec.name] = 0;

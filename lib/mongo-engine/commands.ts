@@ -85,9 +85,12 @@ const getParameter: CommandHandler = (_ctx, _db, cmd) => {
   const all = cmd.getParameter === '*';
   const reply: Document = {};
   for (const key of Object.keys(cmd)) {
-    if (key === 'getParameter' || key.startsWith('$') || key === 'lsid' || key === 'comment') continue;
-    if (!(key in PARAMETERS)) throw new CommandError('InvalidOptions', `no option found to get: ${key}`);
-    reply[key] = PARAMETERS[key];
+    if (key === 'getParameter' || key.startsWith('$') || key === 'lsid' || key === 'comment')
+      continue;
+    if (!(key in PARAMETERS))
+      throw new CommandError('InvalidOptions', `no option found to get: ${key}`);
+    const value: unknown = PARAMETERS[key];
+    reply[key] = value;
   }
   return all ? { ...PARAMETERS, ok: 1 } : { ...reply, ok: 1 };
 };
@@ -157,9 +160,13 @@ export function runCommand(ctx: EngineContext, db: string, body: Document): Docu
   const [name] = Object.keys(body);
   try {
     if (name === undefined) throw new CommandError('FailedToParse', 'Empty command object');
-    const handler = Object.prototype.hasOwnProperty.call(handlers, name) ? handlers[name] : undefined;
-    if (handler === undefined) throw new CommandError('CommandNotFound', `no such command: '${name}'`);
-    if ('txnNumber' in body || 'startTransaction' in body || 'autocommit' in body) throw transactionsRefused();
+    const handler = Object.prototype.hasOwnProperty.call(handlers, name)
+      ? handlers[name]
+      : undefined;
+    if (handler === undefined)
+      throw new CommandError('CommandNotFound', `no such command: '${name}'`);
+    if ('txnNumber' in body || 'startTransaction' in body || 'autocommit' in body)
+      throw transactionsRefused();
     return handler(ctx, db, body);
   } catch (error) {
     if (error instanceof CommandError) return error.toReply();

@@ -68,7 +68,10 @@ export function optionalInt(cmd: Document, field: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value);
   if (value instanceof Long) return value.toNumber();
-  throw new CommandError('TypeMismatch', `BSON field '${field}' is the wrong type '${typeof value}', expected types '[long, int, decimal, double]'`);
+  throw new CommandError(
+    'TypeMismatch',
+    `BSON field '${field}' is the wrong type '${typeof value}', expected types '[long, int, decimal, double]'`,
+  );
 }
 
 export function optionalBool(cmd: Document, field: string): boolean | undefined {
@@ -76,14 +79,20 @@ export function optionalBool(cmd: Document, field: string): boolean | undefined 
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'boolean') return value;
   if (typeof value === 'number') return value !== 0;
-  throw new CommandError('TypeMismatch', `BSON field '${field}' is the wrong type '${typeof value}', expected type 'bool'`);
+  throw new CommandError(
+    'TypeMismatch',
+    `BSON field '${field}' is the wrong type '${typeof value}', expected type 'bool'`,
+  );
 }
 
 export function optionalDocument(cmd: Document, field: string): Document | undefined {
   const value: unknown = cmd[field];
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) {
-    throw new CommandError('TypeMismatch', `BSON field '${field}' is the wrong type '${typeof value}', expected type 'object'`);
+    throw new CommandError(
+      'TypeMismatch',
+      `BSON field '${field}' is the wrong type '${typeof value}', expected type 'object'`,
+    );
   }
   return value;
 }
@@ -93,7 +102,9 @@ export function refuseCollation(doc: Document): void {
   const collation: unknown = doc.collation;
   if (collation === undefined || collation === null) return;
   if (isPlainObject(collation) && collation.locale === 'simple') return;
-  throw badValue('collation other than { locale: "simple" } is not supported by the in-process test engine');
+  throw badValue(
+    'collation other than { locale: "simple" } is not supported by the in-process test engine',
+  );
 }
 
 /** Cursor ids arrive as Long, or as a number when the driver's Long fits 53 bits. */

@@ -34,7 +34,11 @@ interface MatchOptions {
 }
 
 /** Matching documents in `$natural` order (or sorted), after skip and limit. */
-export function matchDocuments(coll: Collection | undefined, filter: Document | undefined, options: MatchOptions = {}): Document[] {
+export function matchDocuments(
+  coll: Collection | undefined,
+  filter: Document | undefined,
+  options: MatchOptions = {},
+): Document[] {
   if (coll === undefined) return [];
   const predicate = compileFilter(filter, options.variables);
   const skip = Math.max(0, options.skip ?? 0);
@@ -70,7 +74,8 @@ function checkHint(coll: Collection | undefined, hint: unknown): 1 | -1 | undefi
 function batchSizeOf(doc: Document | undefined): number | undefined {
   if (doc === undefined) return undefined;
   const size = optionalInt(doc, 'batchSize');
-  if (size !== undefined && size < 0) throw badValue(`BSON field 'batchSize' value must be >= 0, actual value '${size}'`);
+  if (size !== undefined && size < 0)
+    throw badValue(`BSON field 'batchSize' value must be >= 0, actual value '${size}'`);
   return size;
 }
 
@@ -112,24 +117,28 @@ const find: CommandHandler = (ctx, db, cmd) => {
     variables: optionalDocument(cmd, 'let'),
   });
   const projected = projectDocuments(docs, cmd.projection, filter);
-  return { ...ctx.cursors.open(`${db}.${name}`, projected, {
-    batchSize: batchSizeOf(cmd),
-    singleBatch,
-    noTimeout: optionalBool(cmd, 'noCursorTimeout') ?? false,
-  }) };
+  return {
+    ...ctx.cursors.open(`${db}.${name}`, projected, {
+      batchSize: batchSizeOf(cmd),
+      singleBatch,
+      noTimeout: optionalBool(cmd, 'noCursorTimeout') ?? false,
+    }),
+  };
 };
 
 const getMore: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['collection', 'batchSize', 'term', 'lastKnownCommittedOpTime']);
-  const coll = cmd.collection;
-  if (typeof coll !== 'string') throw badValue(`BSON field 'getMore.collection' is missing but a required field`);
+  const coll: unknown = cmd.collection;
+  if (typeof coll !== 'string')
+    throw badValue(`BSON field 'getMore.collection' is missing but a required field`);
   return { ...ctx.cursors.getMore(toCursorId(cmd.getMore), `${db}.${coll}`, batchSizeOf(cmd)) };
 };
 
 const killCursors: CommandHandler = (ctx, _db, cmd) => {
   checkOptions(cmd, ['cursors']);
   collectionName(cmd, 'killCursors');
-  if (!Array.isArray(cmd.cursors)) throw badValue(`BSON field 'killCursors.cursors' is missing but a required field`);
+  if (!Array.isArray(cmd.cursors))
+    throw badValue(`BSON field 'killCursors.cursors' is missing but a required field`);
   const { killed, notFound } = ctx.cursors.kill(cmd.cursors.map(toCursorId));
   return {
     cursorsKilled: killed.map((id) => Long.fromBigInt(id)),
@@ -141,8 +150,14 @@ const killCursors: CommandHandler = (ctx, _db, cmd) => {
 };
 
 /** Runs a batch of write statements with MongoDB's ordered/unordered error rules. */
-function runBatch(statements: unknown, field: string, ordered: boolean, run: (statement: Document, index: number) => void): Document[] {
-  if (!Array.isArray(statements)) throw badValue(`BSON field '${field}' is missing but a required field`);
+function runBatch(
+  statements: unknown,
+  field: string,
+  ordered: boolean,
+  run: (statement: Document, index: number) => void,
+): Document[] {
+  if (!Array.isArray(statements))
+    throw badValue(`BSON field '${field}' is missing but a required field`);
   const writeErrors: Document[] = [];
   for (let i = 0; i < statements.length; i += 1) {
     const statement: unknown = statements[i];
@@ -166,7 +181,8 @@ function writeReply(reply: Document, writeErrors: Document[]): Document {
 function withIdFirst(doc: Document): Document {
   if (Object.keys(doc)[0] === '_id') return doc;
   const { _id: id, ...rest } = doc;
-  return { _id: id === undefined ? new ObjectId() : id, ...rest };
+  const finalId: unknown = id === undefined ? new ObjectId() : id;
+  return { _id: finalId, ...rest };
 }
 
 const insert: CommandHandler = (ctx, db, cmd) => {
@@ -174,15 +190,30 @@ const insert: CommandHandler = (ctx, db, cmd) => {
   const name = collectionName(cmd, 'insert');
   const coll = ctx.catalog.collection(db, name, true);
   let n = 0;
-  const writeErrors = runBatch(cmd.documents, 'insert.documents', optionalBool(cmd, 'ordered') ?? true, (doc) => {
-    // The document was just deserialised from this request: storage can own it as is.
-    coll?.insert(withIdFirst(doc));
-    n += 1;
-  });
+  const writeErrors = runBatch(
+    cmd.documents,
+    'insert.documents',
+    optionalBool(cmd, 'ordered') ?? true,
+    (doc) => {
+      // The document was just deserialised from this request: storage can own it as is.
+      coll?.insert(withIdFirst(doc));
+      n += 1;
+    },
+  );
   return writeReply({ n }, writeErrors);
 };
 
-const UPDATE_STATEMENT_FIELDS = ['q', 'u', 'upsert', 'multi', 'arrayFilters', 'hint', 'collation', 'sort', 'c'];
+const UPDATE_STATEMENT_FIELDS = [
+  'q',
+  'u',
+  'upsert',
+  'multi',
+  'arrayFilters',
+  'hint',
+  'collation',
+  'sort',
+  'c',
+];
 
 const update: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['updates', 'ordered', 'bypassDocumentValidation', 'let']);
@@ -191,39 +222,57 @@ const update: CommandHandler = (ctx, db, cmd) => {
   let n = 0;
   let nModified = 0;
   const upserted: Document[] = [];
-  const writeErrors = runBatch(cmd.updates, 'update.updates', optionalBool(cmd, 'ordered') ?? true, (statement, index) => {
-    checkFields('update.updates', statement, UPDATE_STATEMENT_FIELDS);
-    if (statement.c !== undefined) throw badValue("update statement field 'c' (constants for pipeline updates) is not supported by the in-process test engine");
-    refuseCollation(statement);
-    const filter = optionalDocument(statement, 'q') ?? {};
-    const u = statement.u as unknown;
-    const kind = classifyUpdate(u);
-    const change = u as Document;
-    const multi = optionalBool(statement, 'multi') ?? false;
-    if (multi && kind === 'replacement') {
-      throw new CommandError('FailedToParse', 'multi update is not supported for replacement-style update');
-    }
-    const arrayFilters = Array.isArray(statement.arrayFilters) ? (statement.arrayFilters as Document[]) : undefined;
-    const upsert = optionalBool(statement, 'upsert') ?? false;
-    const coll = ctx.catalog.collection(db, name, upsert);
-    const { keys } = parseSort(statement.sort);
-    checkHint(coll, statement.hint);
-    const matches = matchDocuments(coll, filter, { sort: keys, limit: multi ? undefined : 1, variables });
-    for (const original of matches) {
-      const { doc, changed } = applyUpdate(original, change, { filter, arrayFilters });
-      n += 1;
-      if (changed) {
-        coll?.replace(original, doc);
-        nModified += 1;
+  const writeErrors = runBatch(
+    cmd.updates,
+    'update.updates',
+    optionalBool(cmd, 'ordered') ?? true,
+    (statement, index) => {
+      checkFields('update.updates', statement, UPDATE_STATEMENT_FIELDS);
+      if (statement.c !== undefined)
+        throw badValue(
+          "update statement field 'c' (constants for pipeline updates) is not supported by the in-process test engine",
+        );
+      refuseCollation(statement);
+      const filter = optionalDocument(statement, 'q') ?? {};
+      const u = statement.u as unknown;
+      const kind = classifyUpdate(u);
+      const change = u as Document;
+      const multi = optionalBool(statement, 'multi') ?? false;
+      if (multi && kind === 'replacement') {
+        throw new CommandError(
+          'FailedToParse',
+          'multi update is not supported for replacement-style update',
+        );
       }
-    }
-    if (matches.length === 0 && upsert && coll !== undefined) {
-      const doc = buildUpsert(filter, change, arrayFilters);
-      coll.insert(doc);
-      n += 1;
-      upserted.push({ index, _id: doc._id });
-    }
-  });
+      const arrayFilters = Array.isArray(statement.arrayFilters)
+        ? (statement.arrayFilters as Document[])
+        : undefined;
+      const upsert = optionalBool(statement, 'upsert') ?? false;
+      const coll = ctx.catalog.collection(db, name, upsert);
+      const { keys } = parseSort(statement.sort);
+      checkHint(coll, statement.hint);
+      const matches = matchDocuments(coll, filter, {
+        sort: keys,
+        limit: multi ? undefined : 1,
+        variables,
+      });
+      for (const original of matches) {
+        const { doc, changed } = applyUpdate(original, change, { filter, arrayFilters });
+        n += 1;
+        if (changed) {
+          coll?.replace(original, doc);
+          nModified += 1;
+        }
+      }
+      if (matches.length === 0 && upsert && coll !== undefined) {
+        const doc = buildUpsert(filter, change, arrayFilters);
+        coll.insert(doc);
+        n += 1;
+        const upsertedId: unknown = doc._id;
+        upserted.push({ index, _id: upsertedId });
+      }
+    },
+  );
   const reply: Document = { n, nModified };
   if (upserted.length > 0) reply.upserted = upserted;
   return writeReply(reply, writeErrors);
@@ -235,16 +284,25 @@ const remove: CommandHandler = (ctx, db, cmd) => {
   const coll = ctx.catalog.collection(db, name, false);
   const variables = optionalDocument(cmd, 'let');
   let n = 0;
-  const writeErrors = runBatch(cmd.deletes, 'delete.deletes', optionalBool(cmd, 'ordered') ?? true, (statement) => {
-    checkFields('delete.deletes', statement, ['q', 'limit', 'hint', 'collation']);
-    refuseCollation(statement);
-    const limit = optionalInt(statement, 'limit') ?? 0;
-    if (limit !== 0 && limit !== 1) throw badValue(`The limit field in delete objects must be 0 or 1. Got ${limit}`);
-    checkHint(coll, statement.hint);
-    const matches = matchDocuments(coll, optionalDocument(statement, 'q') ?? {}, { limit: limit === 1 ? 1 : undefined, variables });
-    for (const doc of matches) coll?.remove(doc);
-    n += matches.length;
-  });
+  const writeErrors = runBatch(
+    cmd.deletes,
+    'delete.deletes',
+    optionalBool(cmd, 'ordered') ?? true,
+    (statement) => {
+      checkFields('delete.deletes', statement, ['q', 'limit', 'hint', 'collation']);
+      refuseCollation(statement);
+      const limit = optionalInt(statement, 'limit') ?? 0;
+      if (limit !== 0 && limit !== 1)
+        throw badValue(`The limit field in delete objects must be 0 or 1. Got ${limit}`);
+      checkHint(coll, statement.hint);
+      const matches = matchDocuments(coll, optionalDocument(statement, 'q') ?? {}, {
+        limit: limit === 1 ? 1 : undefined,
+        variables,
+      });
+      for (const doc of matches) coll?.remove(doc);
+      n += matches.length;
+    },
+  );
   return writeReply({ n }, writeErrors);
 };
 
@@ -270,27 +328,43 @@ const findAndModify: CommandHandler = (ctx, db, cmd) => {
   const returnNew = optionalBool(cmd, 'new') ?? false;
   const upsert = optionalBool(cmd, 'upsert') ?? false;
   const change: unknown = cmd.update;
-  if (isRemove && change !== undefined) throw new CommandError('FailedToParse', 'Cannot specify both an update and remove=true');
-  if (!isRemove && change === undefined) throw new CommandError('FailedToParse', 'Either an update or remove=true must be specified');
-  if (isRemove && upsert) throw new CommandError('FailedToParse', 'Cannot specify both upsert=true and remove=true');
+  if (isRemove && change !== undefined)
+    throw new CommandError('FailedToParse', 'Cannot specify both an update and remove=true');
+  if (!isRemove && change === undefined)
+    throw new CommandError('FailedToParse', 'Either an update or remove=true must be specified');
+  if (isRemove && upsert)
+    throw new CommandError('FailedToParse', 'Cannot specify both upsert=true and remove=true');
   if (isRemove && returnNew) {
-    throw new CommandError('FailedToParse', "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document");
+    throw new CommandError(
+      'FailedToParse',
+      "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document",
+    );
   }
   const coll = ctx.catalog.collection(db, name, upsert);
   const { keys } = parseSort(cmd.sort);
   checkHint(coll, cmd.hint);
-  const [original] = matchDocuments(coll, filter, { sort: keys, limit: 1, variables: optionalDocument(cmd, 'let') });
+  const [original] = matchDocuments(coll, filter, {
+    sort: keys,
+    limit: 1,
+    variables: optionalDocument(cmd, 'let'),
+  });
   const project = (doc: Document | undefined): Document | null => {
     if (doc === undefined) return null;
     return projectDocuments([doc], cmd.fields)[0] ?? null;
   };
   if (isRemove) {
     if (original !== undefined) coll?.remove(original);
-    return { lastErrorObject: { n: original === undefined ? 0 : 1 }, value: project(original), ok: 1 };
+    return {
+      lastErrorObject: { n: original === undefined ? 0 : 1 },
+      value: project(original),
+      ok: 1,
+    };
   }
   classifyUpdate(change);
   const updateDoc = change as Document;
-  const arrayFilters = Array.isArray(cmd.arrayFilters) ? (cmd.arrayFilters as Document[]) : undefined;
+  const arrayFilters = Array.isArray(cmd.arrayFilters)
+    ? (cmd.arrayFilters as Document[])
+    : undefined;
   if (original !== undefined) {
     const { doc, changed } = applyUpdate(original, updateDoc, { filter, arrayFilters });
     if (changed) coll?.replace(original, doc);
@@ -303,8 +377,9 @@ const findAndModify: CommandHandler = (ctx, db, cmd) => {
   if (upsert && coll !== undefined) {
     const doc = buildUpsert(filter, updateDoc, arrayFilters);
     coll.insert(doc);
+    const upsertedId: unknown = doc._id;
     return {
-      lastErrorObject: { n: 1, updatedExisting: false, upserted: doc._id },
+      lastErrorObject: { n: 1, updatedExisting: false, upserted: upsertedId },
       value: returnNew ? project(doc) : null,
       ok: 1,
     };
@@ -324,14 +399,18 @@ const count: CommandHandler = (ctx, db, cmd) => {
     const total = Math.max(0, coll.docs.size - skip);
     return { n: limit > 0 ? Math.min(limit, total) : total, ok: 1 };
   }
-  return { n: matchDocuments(coll, query, { skip, limit: limit > 0 ? limit : undefined }).length, ok: 1 };
+  return {
+    n: matchDocuments(coll, query, { skip, limit: limit > 0 ? limit : undefined }).length,
+    ok: 1,
+  };
 };
 
 const distinct: CommandHandler = (ctx, db, cmd) => {
   checkOptions(cmd, ['key', 'query', 'collation', 'hint']);
   refuseCollation(cmd);
   const key: unknown = cmd.key;
-  if (typeof key !== 'string') throw badValue(`BSON field 'distinct.key' is missing but a required field`);
+  if (typeof key !== 'string')
+    throw badValue(`BSON field 'distinct.key' is missing but a required field`);
   const coll = ctx.catalog.collection(db, collectionName(cmd, 'distinct'), false);
   checkHint(coll, cmd.hint);
   const seen = new Map<string, unknown>();

@@ -60,7 +60,11 @@ export class CursorStore {
    * Replies with the first batch and keeps a cursor open only when documents remain.
    * `batchSize` undefined means the default; `singleBatch` closes the cursor regardless.
    */
-  open(ns: string, docs: Document[], options: { batchSize?: number; singleBatch?: boolean; noTimeout?: boolean }): CursorReply {
+  open(
+    ns: string,
+    docs: Document[],
+    options: { batchSize?: number; singleBatch?: boolean; noTimeout?: boolean },
+  ): CursorReply {
     const limit = options.batchSize ?? DEFAULT_FIRST_BATCH;
     const firstBatch = takeBatch(docs, 0, limit);
     let id = 0n;
@@ -81,9 +85,16 @@ export class CursorStore {
     const cursor = this.cursors.get(id);
     if (cursor === undefined) throw new CommandError('CursorNotFound', `cursor id ${id} not found`);
     if (cursor.ns !== ns) {
-      throw new CommandError('BadValue', `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`);
+      throw new CommandError(
+        'BadValue',
+        `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${cursor.ns}`,
+      );
     }
-    const nextBatch = takeBatch(cursor.docs, cursor.position, batchSize === undefined || batchSize <= 0 ? Infinity : batchSize);
+    const nextBatch = takeBatch(
+      cursor.docs,
+      cursor.position,
+      batchSize === undefined || batchSize <= 0 ? Infinity : batchSize,
+    );
     cursor.position += nextBatch.length;
     cursor.lastUsedMs = Date.now();
     let replyId = id;
@@ -104,7 +115,8 @@ export class CursorStore {
 
   reapIdle(nowMs: number): void {
     for (const [id, cursor] of this.cursors) {
-      if (!cursor.noTimeout && nowMs - cursor.lastUsedMs > CURSOR_IDLE_TIMEOUT_MS) this.cursors.delete(id);
+      if (!cursor.noTimeout && nowMs - cursor.lastUsedMs > CURSOR_IDLE_TIMEOUT_MS)
+        this.cursors.delete(id);
     }
   }
 

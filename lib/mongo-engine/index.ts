@@ -7,7 +7,15 @@ import type { EngineContext } from './context.js';
 import { CursorStore } from './cursors.js';
 import { encodeSnapshot, loadSnapshot, writeSnapshot } from './snapshot.js';
 import { Catalog } from './storage.js';
-import { FrameReader, FramingError, MessageError, OP_REPLY, encodeMsgReply, encodeOpReply, parseMessage } from './wire.js';
+import {
+  FrameReader,
+  FramingError,
+  MessageError,
+  OP_REPLY,
+  encodeMsgReply,
+  encodeOpReply,
+  parseMessage,
+} from './wire.js';
 
 /*
  * An in-process MongoDB wire-protocol server for tests and demos: the real `mongodb`
@@ -72,7 +80,8 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger;
   const snapshotPath = options.snapshotPath;
-  const catalog = (snapshotPath !== undefined ? await loadSnapshot(snapshotPath) : undefined) ?? new Catalog();
+  const catalog =
+    (snapshotPath !== undefined ? await loadSnapshot(snapshotPath) : undefined) ?? new Catalog();
   const cursors = new CursorStore();
   const sockets = new Set<Socket>();
   const startedAtMs = Date.now();
@@ -86,7 +95,10 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
     try {
       return runCommand(ctx, db, body);
     } catch (error) {
-      logger?.error({ err: error, command: name, connId: ctx.connectionId }, 'mongo-engine command crashed');
+      logger?.error(
+        { err: error, command: name, connId: ctx.connectionId },
+        'mongo-engine command crashed',
+      );
       return {
         ok: 0,
         code: 1,
@@ -117,8 +129,18 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
       request = parseMessage(frame);
     } catch (error) {
       if (!(error instanceof MessageError)) throw error;
-      logger?.warn({ connId: ctx.connectionId, reason: error.message }, 'mongo-engine malformed message');
-      socket.write(encode(error.replyOpCode, error.requestId, { ok: 0, code: 22, codeName: 'InvalidBSON', errmsg: error.message }));
+      logger?.warn(
+        { connId: ctx.connectionId, reason: error.message },
+        'mongo-engine malformed message',
+      );
+      socket.write(
+        encode(error.replyOpCode, error.requestId, {
+          ok: 0,
+          code: 22,
+          codeName: 'InvalidBSON',
+          errmsg: error.message,
+        }),
+      );
       return;
     }
     if (request.kind === 'query') {
@@ -126,10 +148,16 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
       // possibly wrapped as `{ $query: {...}, $readPreference }`.
       const suffix = '.$cmd';
       const wrapped: unknown = request.query.$query;
-      const body = typeof wrapped === 'object' && wrapped !== null ? (wrapped as Document) : request.query;
+      const body =
+        typeof wrapped === 'object' && wrapped !== null ? (wrapped as Document) : request.query;
       const reply = request.collection.endsWith(suffix)
         ? execute(ctx, request.collection.slice(0, -suffix.length), body)
-        : { ok: 0, code: 352, codeName: 'UnsupportedOpQueryCommand', errmsg: 'OP_QUERY is only supported for commands on <db>.$cmd' };
+        : {
+            ok: 0,
+            code: 352,
+            codeName: 'UnsupportedOpQueryCommand',
+            errmsg: 'OP_QUERY is only supported for commands on <db>.$cmd',
+          };
       socket.write(encode(OP_REPLY, request.requestId, reply));
       return;
     }
@@ -137,7 +165,12 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
     const reply =
       typeof db === 'string'
         ? execute(ctx, db, request.body)
-        : { ok: 0, code: 40571, codeName: 'Location40571', errmsg: 'OP_MSG requests require a $db argument' };
+        : {
+            ok: 0,
+            code: 40571,
+            codeName: 'Location40571',
+            errmsg: 'OP_MSG requests require a $db argument',
+          };
     if (!request.moreToCome) socket.write(encode(2013, request.requestId, reply));
   };
 
@@ -163,7 +196,10 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
         // Framing is lost (or something unexpected broke): only this connection closes.
         const reason = error instanceof Error ? error.message : String(error);
         if (error instanceof FramingError) {
-          logger?.warn({ connId: ctx.connectionId, reason }, 'mongo-engine closing connection: bad framing');
+          logger?.warn(
+            { connId: ctx.connectionId, reason },
+            'mongo-engine closing connection: bad framing',
+          );
         } else {
           logger?.error({ err: error, connId: ctx.connectionId }, 'mongo-engine connection failed');
         }
@@ -171,7 +207,10 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
       }
     });
     socket.on('error', (error) => {
-      logger?.debug({ connId: ctx.connectionId, reason: error.message }, 'mongo-engine socket error');
+      logger?.debug(
+        { connId: ctx.connectionId, reason: error.message },
+        'mongo-engine socket error',
+      );
     });
     socket.on('close', () => {
       sockets.delete(socket);
@@ -185,7 +224,9 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
   logger?.warn(
     { uri, storage: snapshotPath ?? 'memory only' },
     'IN-PROCESS TEST/DEMO DATABASE ENGINE, NOT MONGODB: data lives in this process memory' +
-      (snapshotPath !== undefined ? ` and the snapshot file ${snapshotPath}` : ' and is lost on exit') +
+      (snapshotPath !== undefined
+        ? ` and the snapshot file ${snapshotPath}`
+        : ' and is lost on exit') +
       '; no transactions, no replication, no durability guarantees. Never use it in production.',
   );
 
@@ -212,7 +253,9 @@ export async function startMongoEngine(options: MongoEngineOptions = {}): Promis
     return snapshotChain;
   };
   const snapshotTimer =
-    snapshotPath !== undefined ? setInterval(() => void saveSnapshot(), options.snapshotIntervalMs ?? 5000) : undefined;
+    snapshotPath !== undefined
+      ? setInterval(() => void saveSnapshot(), options.snapshotIntervalMs ?? 5000)
+      : undefined;
   snapshotTimer?.unref();
 
   let stopped: Promise<void> | undefined;

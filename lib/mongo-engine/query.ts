@@ -69,7 +69,11 @@ export function compileFilter(filter: unknown, variables?: Document): Predicate 
 }
 
 /** Applies a find-style projection; `undefined` or `{}` returns the documents as they are. */
-export function projectDocuments(docs: Document[], projection: unknown, filter?: Document): Document[] {
+export function projectDocuments(
+  docs: Document[],
+  projection: unknown,
+  filter?: Document,
+): Document[] {
   if (projection === undefined || projection === null) return docs;
   if (!isPlainObject(projection)) throw badValue('projection must be an object');
   if (Object.keys(projection).length === 0 || docs.length === 0) return docs;
@@ -141,7 +145,10 @@ function sortKey(doc: Document, path: string, direction: 1 | -1): unknown {
  * matches and `$eq`, also inside a top-level `$and`.
  * https://www.mongodb.com/docs/manual/reference/method/db.collection.update/#upsert-behavior
  */
-export function equalityFields(filter: unknown, out: Array<[string, unknown]> = []): Array<[string, unknown]> {
+export function equalityFields(
+  filter: unknown,
+  out: Array<[string, unknown]> = [],
+): Array<[string, unknown]> {
   if (!isPlainObject(filter)) return out;
   for (const [key, value] of Object.entries(filter)) {
     if (key === '$and' && Array.isArray(value)) {

@@ -38,11 +38,13 @@ export function decodeSnapshot(bytes: Buffer): Catalog {
   while (offset < bytes.length) {
     if (offset + 4 > bytes.length) throw new Error('snapshot is truncated');
     const size = bytes.readInt32LE(offset);
-    if (size < 5 || offset + size > bytes.length) throw new Error(`snapshot record at byte ${offset} is truncated`);
+    if (size < 5 || offset + size > bytes.length)
+      throw new Error(`snapshot record at byte ${offset} is truncated`);
     const record: Document = deserialize(bytes.subarray(offset, offset + size));
     offset += size;
     if (first) {
-      if (record.format !== FORMAT || record.version !== VERSION) throw new Error('not an engine snapshot (unknown header)');
+      if (record.format !== FORMAT || record.version !== VERSION)
+        throw new Error('not an engine snapshot (unknown header)');
       first = false;
       continue;
     }

@@ -2,7 +2,7 @@ import type { Document } from 'bson';
 import { CommandError, badValue, unsupported } from './errors.js';
 import { compileFilter } from './query.js';
 import type { Predicate } from './query.js';
-import { getPath, hasPath, isPlainObject, keyOf, valuesAtPath } from './values.js';
+import { bsonText, getPath, hasPath, isPlainObject, keyOf, valuesAtPath } from './values.js';
 
 /*
  * Storage: databases hold collections; a collection holds documents in a Map keyed by
@@ -46,7 +46,8 @@ function checkKeyPattern(key: unknown): Array<[string, 1 | -1]> {
   return Object.entries(key).map(([field, direction]) => {
     if (typeof direction === 'string') throw unsupported(`index type '${direction}' on '${field}'`);
     const n = Number(direction);
-    if (n !== 1 && n !== -1) throw badValue(`Values in the index key pattern can only be 1 or -1: ${field}`);
+    if (n !== 1 && n !== -1)
+      throw badValue(`Values in the index key pattern can only be 1 or -1: ${field}`);
     return [field, n];
   });
 }
@@ -66,17 +67,24 @@ export function normaliseIndexSpec(raw: unknown): IndexSpec {
   const fields = checkKeyPattern(raw.key);
   const key: Document = {};
   for (const [field, direction] of fields) key[field] = direction;
-  const spec: IndexSpec = { v: 2, key, name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key) };
+  const spec: IndexSpec = {
+    v: 2,
+    key,
+    name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key),
+  };
   if (raw.unique === true) spec.unique = true;
   if (raw.sparse === true) spec.sparse = true;
   if (raw.partialFilterExpression !== undefined) {
-    if (!isPlainObject(raw.partialFilterExpression)) throw badValue('partialFilterExpression must be an object');
-    spec.partialFilterExpression = raw.partialFilterExpression as Document;
+    if (!isPlainObject(raw.partialFilterExpression))
+      throw badValue('partialFilterExpression must be an object');
+    spec.partialFilterExpression = raw.partialFilterExpression;
   }
   if (raw.expireAfterSeconds !== undefined) {
     const seconds = Number(raw.expireAfterSeconds);
-    if (!Number.isFinite(seconds) || seconds < 0) throw badValue('expireAfterSeconds must be a non-negative number');
-    if (fields.length !== 1) throw badValue('TTL indexes are single-field indexes, compound indexes do not support TTL');
+    if (!Number.isFinite(seconds) || seconds < 0)
+      throw badValue('expireAfterSeconds must be a non-negative number');
+    if (fields.length !== 1)
+      throw badValue('TTL indexes are single-field indexes, compound indexes do not support TTL');
     spec.expireAfterSeconds = seconds;
   }
   return spec;
@@ -118,8 +126,10 @@ export class Index {
 
   constructor(readonly spec: IndexSpec) {
     this.fields = Object.keys(spec.key);
-    this.byFirstField = this.fields.length > 1 ? new Map() : this.entries;
-    this.partial = spec.partialFilterExpression ? compileFilter(spec.partialFilterExpression) : undefined;
+    this.byFirstField = this.fields.length > 1 ? new Map<string, Set<string>>() : this.entries;
+    this.partial = spec.partialFilterExpression
+      ? compileFilter(spec.partialFilterExpression)
+      : undefined;
   }
 
   /** True when the planner may use it for equality: it holds every document. */
@@ -194,8 +204,8 @@ function renderValue(value: unknown): string {
     return entries.length === 0 ? '{}' : `{ ${entries.join(', ')} }`;
   }
   const tag: unknown = (value as { _bsontype?: unknown })._bsontype;
-  if (tag === 'ObjectId') return `ObjectId('${String(value)}')`;
-  return String(value);
+  if (tag === 'ObjectId') return `ObjectId('${bsonText(value)}')`;
+  return bsonText(value);
 }
 
 /**
@@ -335,12 +345,16 @@ export class Collection {
 
 /** Scalars an index can look up exactly: no null (it also matches missing), arrays or regexes. */
 function isIndexable(value: unknown): boolean {
-  if (value === undefined || value === null || Array.isArray(value) || value instanceof RegExp) return false;
+  if (value === undefined || value === null || Array.isArray(value) || value instanceof RegExp)
+    return false;
   if (isPlainObject(value)) return !Object.keys(value).some((k) => k.startsWith('$'));
   return true;
 }
 
-function equalityConstraints(filter: Document, out: Array<[string, unknown[]]> = []): Array<[string, unknown[]]> {
+function equalityConstraints(
+  filter: Document,
+  out: Array<[string, unknown[]]> = [],
+): Array<[string, unknown[]]> {
   for (const [path, condition] of Object.entries(filter)) {
     if (path === '$and' && Array.isArray(condition)) {
       for (const part of condition) if (isPlainObject(part)) equalityConstraints(part, out);
@@ -354,7 +368,11 @@ function equalityConstraints(filter: Document, out: Array<[string, unknown[]]> =
     if (!isPlainObject(condition)) continue;
     const ops = Object.keys(condition);
     if (ops.includes('$eq') && isIndexable(condition.$eq)) out.push([path, [condition.$eq]]);
-    else if (ops.includes('$in') && Array.isArray(condition.$in) && condition.$in.every(isIndexable)) {
+    else if (
+      ops.includes('$in') &&
+      Array.isArray(condition.$in) &&
+      condition.$in.every(isIndexable)
+    ) {
       out.push([path, condition.$in as unknown[]]);
     }
   }
@@ -390,7 +408,8 @@ export class Catalog {
       throw new CommandError('InvalidNamespace', `Invalid collection name: ${name}`);
     }
     const db = this.database(dbName, true);
-    if (db === undefined) throw new CommandError('InvalidNamespace', `Invalid database name: '${dbName}'`);
+    if (db === undefined)
+      throw new CommandError('InvalidNamespace', `Invalid database name: '${dbName}'`);
     const collection = new Collection(dbName, name);
     db.collections.set(name, collection);
     return collection;

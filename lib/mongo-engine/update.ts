@@ -99,7 +99,10 @@ function prepareOperators(update: Document, original: Document, isInsert: boolea
   const set: PlainObject = isPlainObject(update.$set) ? { ...update.$set } : {};
   const addToSet = (op: string, path: string, value: unknown): void => {
     if (path in set) {
-      throw new CommandError('ConflictingUpdateOperators', `Updating the path '${path}' would create a conflict at '${path}' (${op})`);
+      throw new CommandError(
+        'ConflictingUpdateOperators',
+        `Updating the path '${path}' would create a conflict at '${path}' (${op})`,
+      );
     }
     set[path] = value;
   };
@@ -114,15 +117,27 @@ function prepareOperators(update: Document, original: Document, isInsert: boolea
       for (const [path, type] of Object.entries(fields)) {
         const wantsTimestamp = isPlainObject(type) && type.$type === 'timestamp';
         if (isPlainObject(type) && type.$type !== 'timestamp' && type.$type !== 'date') {
-          throw badValue(`The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}`);
+          throw badValue(
+            `The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}`,
+          );
         }
         const now = Date.now();
-        addToSet(op, path, wantsTimestamp ? new Timestamp({ t: Math.floor(now / 1000), i: 1 }) : new Date(now));
+        addToSet(
+          op,
+          path,
+          wantsTimestamp ? new Timestamp({ t: Math.floor(now / 1000), i: 1 }) : new Date(now),
+        );
       }
       continue;
     }
     if (op === '$inc' || op === '$mul') checkNumeric(op, fields, original);
-    if (op === '$push' || op === '$addToSet' || op === '$pop' || op === '$pull' || op === '$pullAll') {
+    if (
+      op === '$push' ||
+      op === '$addToSet' ||
+      op === '$pop' ||
+      op === '$pull' ||
+      op === '$pullAll'
+    ) {
       checkArrayTargets(op, fields, original);
     }
     ops[op] = fields;
@@ -165,10 +180,16 @@ function checkArrayTargets(op: string, fields: PlainObject, original: Document):
     const current = getPath(original, path);
     if (current === undefined || Array.isArray(current)) continue;
     if (op === '$pop') {
-      throw new CommandError('TypeMismatch', `Path '${path}' contains an element of non-array type '${bsonTypeName(current)}'`);
+      throw new CommandError(
+        'TypeMismatch',
+        `Path '${path}' contains an element of non-array type '${bsonTypeName(current)}'`,
+      );
     }
-    if (op === '$pull' || op === '$pullAll') throw badValue(`Cannot apply ${op} to a non-array value`);
-    throw badValue(`The field '${path}' must be an array but is of type ${bsonTypeName(current)} in document ${idText(original)}`);
+    if (op === '$pull' || op === '$pullAll')
+      throw badValue(`Cannot apply ${op} to a non-array value`);
+    throw badValue(
+      `The field '${path}' must be an array but is of type ${bsonTypeName(current)} in document ${idText(original)}`,
+    );
   }
 }
 
@@ -182,7 +203,11 @@ export interface ApplyOptions {
  * Returns the updated copy of `original` (never modified) and whether anything changed.
  * A replacement keeps the original `_id` and must not try to change it.
  */
-export function applyUpdate(original: Document, update: Document, options: ApplyOptions): { doc: Document; changed: boolean } {
+export function applyUpdate(
+  original: Document,
+  update: Document,
+  options: ApplyOptions,
+): { doc: Document; changed: boolean } {
   if (classifyUpdate(update) === 'replacement') {
     if ('_id' in update && keyOf(update._id) !== keyOf(original._id)) {
       throw new CommandError(
@@ -191,23 +216,35 @@ export function applyUpdate(original: Document, update: Document, options: Apply
       );
     }
     const { _id: _ignored, ...rest } = update;
-    const doc: Document = { _id: original._id, ...cloneDocument(rest) };
+    const id: unknown = original._id;
+    const doc: Document = { _id: id, ...cloneDocument(rest) };
     return { doc, changed: keyOf(doc) !== keyOf(original) };
   }
   const ops = prepareOperators(update, original, options.isInsert === true);
   const doc = cloneDocument(original);
   if (Object.keys(ops).length === 0) return { doc, changed: false };
-  const needsCondition = JSON.stringify(Object.values(ops).map((v) => Object.keys(v as PlainObject))).includes('.$');
+  const needsCondition = JSON.stringify(
+    Object.values(ops).map((v) => Object.keys(v as PlainObject)),
+  ).includes('.$');
   let changedPaths: string[];
   try {
-    changedPaths = mingoUpdate(doc, ops, options.arrayFilters, needsCondition ? options.filter : undefined, {
-      cloneMode: 'copy',
-    });
+    changedPaths = mingoUpdate(
+      doc,
+      ops,
+      options.arrayFilters,
+      needsCondition ? options.filter : undefined,
+      {
+        cloneMode: 'copy',
+      },
+    );
   } catch (error) {
     throw fromMingoError(error, 'update');
   }
   if (keyOf(doc._id) !== keyOf(original._id)) {
-    throw new CommandError('ImmutableField', `Performing an update on the path '_id' would modify the immutable field '_id'`);
+    throw new CommandError(
+      'ImmutableField',
+      `Performing an update on the path '_id' would modify the immutable field '_id'`,
+    );
   }
   return { doc, changed: changedPaths.length > 0 };
 }
@@ -216,7 +253,11 @@ export function applyUpdate(original: Document, update: Document, options: Apply
  * The document an upsert inserts: the filter's equality fields, then the update
  * (with `$setOnInsert`) or the replacement; `_id` first, generated when absent.
  */
-export function buildUpsert(filter: Document, update: Document, arrayFilters?: Document[]): Document {
+export function buildUpsert(
+  filter: Document,
+  update: Document,
+  arrayFilters?: Document[],
+): Document {
   const seed: PlainObject = {};
   for (const [path, value] of equalityFields(filter)) setPath(seed, path, cloneValue(value));
   let doc: Document;
@@ -235,5 +276,6 @@ export function buildUpsert(filter: Document, update: Document, arrayFilters?: D
     }
   }
   const { _id: id, ...rest } = doc;
-  return { _id: id === undefined ? new ObjectId() : id, ...rest };
+  const finalId: unknown = id === undefined ? new ObjectId() : id;
+  return { _id: finalId, ...rest };
 }

@@ -17,6 +17,11 @@ export function isPlainObject(value: unknown): value is PlainObject {
   return proto === Object.prototype || proto === null;
 }
 
+/** `toString()` of a BSON class instance (ObjectId hex, Decimal128 digits, ...). */
+export function bsonText(value: unknown): string {
+  return (value as { toString(): string }).toString();
+}
+
 function bsonTag(value: object): string | undefined {
   const tag: unknown = (value as { _bsontype?: unknown })._bsontype;
   return typeof tag === 'string' ? tag : undefined;
@@ -79,7 +84,7 @@ function toNumber(value: unknown): number {
     const tag = bsonTag(value);
     if (tag === 'Long') return (value as { toNumber(): number }).toNumber();
     if (tag === 'Int32' || tag === 'Double') return (value as { valueOf(): number }).valueOf();
-    if (tag === 'Decimal128') return Number.parseFloat(String(value));
+    if (tag === 'Decimal128') return Number.parseFloat(bsonText(value));
   }
   return Number.NaN;
 }
@@ -87,7 +92,8 @@ function toNumber(value: unknown): number {
 const cmp = (a: number | string, b: number | string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function bytesOf(value: object): Uint8Array {
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (ArrayBuffer.isView(value))
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   const buffer: unknown = (value as { buffer?: unknown }).buffer;
   return buffer instanceof Uint8Array ? buffer : new Uint8Array(0);
 }
@@ -105,7 +111,8 @@ export function compareValues(a: unknown, b: unknown): number {
     case 3: {
       const x = toNumber(a);
       const y = toNumber(b);
-      if (Number.isNaN(x) || Number.isNaN(y)) return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : -1) : 1;
+      if (Number.isNaN(x) || Number.isNaN(y))
+        return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : -1) : 1;
       return cmp(x, y);
     }
     case 4:
@@ -181,7 +188,7 @@ export function keyOf(value: unknown): string {
     case 'object':
       break;
     default:
-      return `?${String(value)}`;
+      return `?${bsonText(value)}`;
   }
   if (Array.isArray(value)) return `[${value.map(keyOf).join(',')}]`;
   if (value instanceof Date) return `d${value.getTime()}`;
@@ -193,19 +200,19 @@ export function keyOf(value: unknown): string {
         .map(([k, v]) => `${JSON.stringify(k)}:${keyOf(v)}`)
         .join(',')}}`;
     case 'ObjectId':
-      return `o${String(value)}`;
+      return `o${bsonText(value)}`;
     case 'Int32':
     case 'Double':
     case 'Long':
       return `#${toNumber(value)}`;
     case 'Decimal128': {
       const n = toNumber(value);
-      return Number.isFinite(n) && String(n) === String(value) ? `#${n}` : `D${String(value)}`;
+      return Number.isFinite(n) && String(n) === bsonText(value) ? `#${n}` : `D${bsonText(value)}`;
     }
     case 'Binary':
       return `b${(value as { sub_type?: number }).sub_type ?? 0}:${Buffer.from(bytesOf(value)).toString('base64')}`;
     case 'Timestamp':
-      return `t${String(value)}`;
+      return `t${bsonText(value)}`;
     default:
       return `${tag}:${JSON.stringify(value)}`;
   }

@@ -73,7 +73,8 @@ export class FrameReader {
       );
     }
     if (this.buffered < length) return undefined;
-    const all = this.chunks.length === 1 ? (this.chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.chunks);
+    const all =
+      this.chunks.length === 1 ? (this.chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.chunks);
     const frame = all.subarray(0, length);
     const rest = all.subarray(length);
     this.chunks = rest.length > 0 ? [rest] : [];
@@ -99,7 +100,8 @@ function readCString(frame: Buffer, offset: number, end: number): [string, numbe
 function readDocument(frame: Buffer, offset: number, end: number): [Document, number] {
   if (offset + 5 > end) throw new Error('truncated BSON document');
   const size = frame.readInt32LE(offset);
-  if (size < 5 || offset + size > end) throw new Error(`BSON document length ${size} overruns the message`);
+  if (size < 5 || offset + size > end)
+    throw new Error(`BSON document length ${size} overruns the message`);
   const doc = deserialize(frame.subarray(offset, offset + size));
   return [doc, offset + size];
 }
@@ -134,7 +136,8 @@ function parseOpMsg(frame: Buffer, requestId: number): Request {
   if (frame.length < HEADER_BYTES + 5) throw new Error('OP_MSG too short');
   const flags = frame.readUInt32LE(HEADER_BYTES);
   const unknownRequired = flags & REQUIRED_FLAGS_MASK & ~KNOWN_FLAGS;
-  if (unknownRequired !== 0) throw new Error(`unknown required OP_MSG flag bits 0x${unknownRequired.toString(16)}`);
+  if (unknownRequired !== 0)
+    throw new Error(`unknown required OP_MSG flag bits 0x${unknownRequired.toString(16)}`);
   // The CRC-32C checksum is skipped, not verified: TCP on loopback already guards the bytes.
   const end = flags & CHECKSUM_PRESENT ? frame.length - 4 : frame.length;
   let offset = HEADER_BYTES + 4;
@@ -150,7 +153,8 @@ function parseOpMsg(frame: Buffer, requestId: number): Request {
       if (offset + 4 > end) throw new Error('truncated document sequence');
       const size = frame.readInt32LE(offset);
       const sectionEnd = offset + size;
-      if (size < 5 || sectionEnd > end) throw new Error(`document sequence length ${size} overruns the message`);
+      if (size < 5 || sectionEnd > end)
+        throw new Error(`document sequence length ${size} overruns the message`);
       const [identifier, afterId] = readCString(frame, offset + 4, sectionEnd);
       const docs: Document[] = [];
       let at = afterId;
@@ -167,7 +171,8 @@ function parseOpMsg(frame: Buffer, requestId: number): Request {
   }
   if (body === undefined) throw new Error('OP_MSG has no body section');
   for (const [identifier, docs] of sequences) {
-    if (identifier in body) throw new Error(`document sequence '${identifier}' duplicates a body field`);
+    if (identifier in body)
+      throw new Error(`document sequence '${identifier}' duplicates a body field`);
     body[identifier] = docs;
   }
   return { kind: 'msg', requestId, body, moreToCome: (flags & MORE_TO_COME) !== 0 };

@@ -25,8 +25,11 @@ describe('Agenda with two workers', () => {
         name: `worker-${index}`,
         processEvery: 50,
         defaultConcurrency: 5,
+        // Agenda keeps a lockLifetime/2 renewal timer alive after each job; a short
+        // lifetime lets the test process exit promptly.
+        defaultLockLifetime: 1000,
       });
-      agenda.define<{ n: number }>('contract job', async (job) => {
+      agenda.define<{ n: number }>('contract job', (job) => {
         const seen = runs.get(job.attrs.data.n) ?? [];
         seen.push(`worker-${index}`);
         runs.set(job.attrs.data.n, seen);
@@ -38,13 +41,17 @@ describe('Agenda with two workers', () => {
     const [first] = workers;
     if (!first) throw new Error('unreachable');
     await first.ready;
-    await Promise.all(
-      Array.from({ length: jobCount }, (_, n) => first.now('contract job', { n })),
-    );
+    await Promise.all(Array.from({ length: jobCount }, (_, n) => first.now('contract job', { n })));
 
     await Promise.all(workers.map((w) => w.start()));
     await done;
+    await Promise.all(workers.map((w) => w.drain({ timeout: 5_000, closeConnection: false })));
     await Promise.all(workers.map((w) => w.stop(false)));
+
+    const jobs = database.db.collection('agendaJobs');
+    expect(
+      await jobs.countDocuments({ name: 'contract job', lastFinishedAt: { $exists: true } }),
+    ).toBe(jobCount);
 
     expect(runs.size).toBe(jobCount);
     for (const [, workersThatRan] of runs) expect(workersThatRan).toHaveLength(1);

@@ -43,10 +43,7 @@ describe('single-document atomic updates', () => {
       return client
         .db(database.dbName)
         .collection<Wallet>('wallets')
-        .updateOne(
-          { _id: 'w1', balanceMinor: { $gte: 30 } },
-          { $inc: { balanceMinor: -30 } },
-        );
+        .updateOne({ _id: 'w1', balanceMinor: { $gte: 30 } }, { $inc: { balanceMinor: -30 } });
     });
     const results = await Promise.all(attempts);
 
@@ -61,9 +58,10 @@ describe('single-document atomic updates', () => {
     const payments = database.db.collection('payments');
     await payments.insertOne({ reference: 'ref_1', status: 'pending' });
 
+    if (!a || !b) throw new Error('unreachable');
     const racers = Array.from({ length: 50 }, (_, i) =>
       (i % 2 ? a : b)
-        ?.db(database.dbName)
+        .db(database.dbName)
         .collection('payments')
         .findOneAndUpdate(
           { reference: 'ref_1', status: 'pending' },

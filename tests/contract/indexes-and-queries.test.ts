@@ -70,9 +70,12 @@ describe('unique indexes', () => {
       .insertMany([{ k: 1 }, { k: 2 }, { k: 1 }, { k: 3 }])
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 11000 });
-    expect(await coll.find({}, { sort: { k: 1 } }).map((d) => d.k as number).toArray()).toEqual([
-      1, 2,
-    ]);
+    expect(
+      await coll
+        .find({}, { sort: { k: 1 } })
+        .map((d) => d.k as number)
+        .toArray(),
+    ).toEqual([1, 2]);
   });
 });
 
@@ -88,7 +91,12 @@ describe('TTL indexes', () => {
 
     await eventually(async () => (await codes.countDocuments({ code: 'old' })) === 0, 75_000);
 
-    expect(await codes.find().map((d) => d.code as string).toArray()).toEqual(['fresh']);
+    expect(
+      await codes
+        .find()
+        .map((d) => d.code as string)
+        .toArray(),
+    ).toEqual(['fresh']);
   }, 90_000);
 });
 
@@ -138,7 +146,10 @@ describe('queries and cursors', () => {
   // https://www.mongodb.com/docs/manual/reference/method/db.collection.bulkWrite/
   it('applies a bulkWrite of mixed operations and reports the counts', async () => {
     const coll = database.db.collection('bulk');
-    await coll.insertMany([{ k: 'a', v: 1 }, { k: 'b', v: 1 }]);
+    await coll.insertMany([
+      { k: 'a', v: 1 },
+      { k: 'b', v: 1 },
+    ]);
     const result = await coll.bulkWrite([
       { insertOne: { document: { k: 'c', v: 1 } } },
       { updateOne: { filter: { k: 'a' }, update: { $inc: { v: 1 } } } },
@@ -180,7 +191,14 @@ describe('aggregation', () => {
     const byPlan = await usage
       .aggregate([
         { $match: { day: { $gte: '2026-11-25' } } },
-        { $lookup: { from: 'agg_accounts', localField: 'accountId', foreignField: '_id', as: 'account' } },
+        {
+          $lookup: {
+            from: 'agg_accounts',
+            localField: 'accountId',
+            foreignField: '_id',
+            as: 'account',
+          },
+        },
         { $unwind: '$account' },
         { $group: { _id: '$account.plan', bytes: { $sum: '$bytes' }, rows: { $sum: 1 } } },
         { $sort: { bytes: -1 } },

@@ -44,10 +44,9 @@ describe('npm start on a fresh clone', () => {
     const skipped = atlantic.logs.filter(isMsg('role.skipped')).map((l) => l.role);
     expect(skipped).toEqual(expect.arrayContaining(['telegram', 'whatsapp']));
     // Secrets were generated and announced, never printed.
-    const secrets = JSON.parse(await readFile(path.join(dataDir, 'secrets.json'), 'utf8')) as Record<
-      string,
-      string
-    >;
+    const secrets = JSON.parse(
+      await readFile(path.join(dataDir, 'secrets.json'), 'utf8'),
+    ) as Record<string, string>;
     expect(Object.keys(secrets)).toEqual(expect.arrayContaining(['JWT_SECRET']));
     expect((await stat(path.join(dataDir, 'secrets.json'))).mode & 0o777).toBe(0o600);
     const allOutput = JSON.stringify(atlantic.logs) + atlantic.stderr.join('\n');

@@ -47,10 +47,22 @@ describe('ChannelIdentity', () => {
 
   it('lets the same number exist on two channels for one account, once per channel', async () => {
     const account = await Account.create({});
-    await ChannelIdentity.create({ channel: 'telegram', externalId: '2348000000001', accountId: account._id });
-    await ChannelIdentity.create({ channel: 'whatsapp', externalId: '2348000000001', accountId: account._id });
+    await ChannelIdentity.create({
+      channel: 'telegram',
+      externalId: '2348000000001',
+      accountId: account._id,
+    });
+    await ChannelIdentity.create({
+      channel: 'whatsapp',
+      externalId: '2348000000001',
+      accountId: account._id,
+    });
     await expect(
-      ChannelIdentity.create({ channel: 'whatsapp', externalId: '2348000000002', accountId: account._id }),
+      ChannelIdentity.create({
+        channel: 'whatsapp',
+        externalId: '2348000000002',
+        accountId: account._id,
+      }),
     ).rejects.toMatchObject({ code: 11000 });
   });
 });

@@ -86,7 +86,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it("gives Atlantic a production configuration that loads without a problem", () => {
+  it('gives Atlantic a production configuration that loads without a problem', () => {
     const env = composeEnvironment();
     for (const name of Object.keys(env)) expect(ENV_NAMES).toContain(name);
     expect(env.NODE_ENV).toBe('production');
@@ -127,7 +127,12 @@ describe('Dockerfile', () => {
     const build = instructions.slice(0, runtimeStart);
     const sources = build
       .filter(([k]) => k === 'COPY')
-      .flatMap(([, rest]) => rest.split(/\s+/).filter((t) => !t.startsWith('--')).slice(0, -1));
+      .flatMap(([, rest]) =>
+        rest
+          .split(/\s+/)
+          .filter((t) => !t.startsWith('--'))
+          .slice(0, -1),
+      );
     for (const source of sources) expect(existsSync(path.join(root, source))).toBe(true);
 
     const tsconfig = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
@@ -137,7 +142,9 @@ describe('Dockerfile', () => {
   });
 
   it('runs the entry point that npm run build produces, as npm start does', () => {
-    const tsconfig = JSON.parse(read('tsconfig.build.json')) as { compilerOptions?: { outDir?: string } };
+    const tsconfig = JSON.parse(read('tsconfig.build.json')) as {
+      compilerOptions?: { outDir?: string };
+    };
     const base = JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string } };
     const outDir = tsconfig.compilerOptions?.outDir ?? base.compilerOptions.outDir;
     const entry = `${outDir}/main.js`;
@@ -148,7 +155,9 @@ describe('Dockerfile', () => {
     expect(pkg.scripts.start).toBe(`node ${entry}`);
     expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
     expect(
-      runtime.some(([k, rest]) => k === 'COPY' && rest.includes('--from=build') && rest.includes(outDir)),
+      runtime.some(
+        ([k, rest]) => k === 'COPY' && rest.includes('--from=build') && rest.includes(outDir),
+      ),
     ).toBe(true);
   });
 

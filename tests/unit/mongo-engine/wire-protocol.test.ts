@@ -29,7 +29,9 @@ async function pingOnFreshConnection(): Promise<unknown> {
 describe('mongo-engine wire protocol', () => {
   it('answers the legacy OP_QUERY handshake with a writable-primary hello', async () => {
     const raw = await RawClient.open(engine.port);
-    raw.send(opQuery('admin.$cmd', { isMaster: 1, helloOk: true, client: { driver: { name: 'raw' } } }, 7));
+    raw.send(
+      opQuery('admin.$cmd', { isMaster: 1, helloOk: true, client: { driver: { name: 'raw' } } }, 7),
+    );
     const reply = await raw.reply();
     raw.close();
     expect(reply?.opCode).toBe(1);
@@ -63,7 +65,11 @@ describe('mongo-engine wire protocol', () => {
     raw.send(
       opMsg(
         { insert: 'seq', $db: 'wire', ordered: true },
-        { sequences: [['documents', [{ _id: 1 }, { _id: 2 }, { _id: 3 }]]], checksum: true, requestId: 5 },
+        {
+          sequences: [['documents', [{ _id: 1 }, { _id: 2 }, { _id: 3 }]]],
+          checksum: true,
+          requestId: 5,
+        },
       ),
     );
     const reply = await raw.reply();
@@ -80,23 +86,50 @@ describe('mongo-engine wire protocol', () => {
     const reply = await raw.reply();
     raw.close();
     expect(reply?.responseTo).toBe(2);
-    expect(await client.db('wire').collection('fire').findOne({ _id: 'x' as unknown as never })).toEqual({ _id: 'x' });
+    expect(
+      await client
+        .db('wire')
+        .collection('fire')
+        .findOne({ _id: 'x' as unknown as never }),
+    ).toEqual({ _id: 'x' });
   });
 
   it('names an unknown command in a CommandNotFound error', async () => {
-    const error = await client.db('wire').command({ frobnicate: 1 }).catch((e: unknown) => e);
+    const error = await client
+      .db('wire')
+      .command({ frobnicate: 1 })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MongoServerError);
-    expect(error).toMatchObject({ code: 59, codeName: 'CommandNotFound', message: "no such command: 'frobnicate'" });
+    expect(error).toMatchObject({
+      code: 59,
+      codeName: 'CommandNotFound',
+      message: "no such command: 'frobnicate'",
+    });
   });
 
   it('refuses an unknown command option by name', async () => {
-    const error = await client.db('wire').command({ find: 'x', filter: {}, bogusOption: 1 }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 40415, message: "BSON field 'find.bogusOption' is an unknown field." });
+    const error = await client
+      .db('wire')
+      .command({ find: 'x', filter: {}, bogusOption: 1 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 40415,
+      message: "BSON field 'find.bogusOption' is an unknown field.",
+    });
   });
 
   it('refuses transactions the way a standalone mongod does', async () => {
     const raw = await RawClient.open(engine.port);
-    raw.send(opMsg({ insert: 't', documents: [{}], $db: 'wire', txnNumber: 1n, startTransaction: true, autocommit: false }));
+    raw.send(
+      opMsg({
+        insert: 't',
+        documents: [{}],
+        $db: 'wire',
+        txnNumber: 1n,
+        startTransaction: true,
+        autocommit: false,
+      }),
+    );
     const reply = await raw.reply();
     raw.close();
     expect(reply?.doc).toMatchObject({ ok: 0, code: 20, codeName: 'IllegalOperation' });
@@ -105,7 +138,11 @@ describe('mongo-engine wire protocol', () => {
 
   it('answers truncated BSON with an error and keeps the connection usable', async () => {
     const raw = await RawClient.open(engine.port);
-    const payload = Buffer.concat([Buffer.alloc(4), Buffer.from([0]), Buffer.from([0x40, 0, 0, 0, 0x10, 0x61])]);
+    const payload = Buffer.concat([
+      Buffer.alloc(4),
+      Buffer.from([0]),
+      Buffer.from([0x40, 0, 0, 0, 0x10, 0x61]),
+    ]);
     raw.send(rawFrame(2013, payload, 11));
     const bad = await raw.reply();
     expect(bad?.responseTo).toBe(11);
