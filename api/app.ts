@@ -18,6 +18,10 @@ export interface AppOptions {
   pingDatabase: () => Promise<void>;
   /** Largest JSON body accepted, in bytes. Default 100 KB. */
   bodyLimitBytes?: number;
+  /** How long /readyz waits for the database before answering 503. Default 2000 ms. */
+  readinessTimeoutMs?: number;
+  /** Mounts the feature routers (webhooks, /api/v1) after the body parser, before the 404. */
+  mountRoutes?: (app: express.Express) => void;
 }
 
 /** A client's own request id is kept when it is short and plain; otherwise we make one. */
@@ -51,7 +55,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get('/readyz', async (req, res) => {
     try {
-      await options.pingDatabase();
+      await withTimeout(options.pingDatabase(), options.readinessTimeoutMs ?? 2_000);
       res.json({ status: 'ready', checks: { database: 'up' } });
     } catch (err) {
       req.log.warn({ err }, 'readyz.database_down');
@@ -65,6 +69,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.use(express.json({ limit: options.bodyLimitBytes ?? 100_000 }));
+  options.mountRoutes?.(app);
 
   app.use((req, res) => {
     const { status, body } = errorResponse(
@@ -89,6 +94,19 @@ const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
   if (res.headersSent) return;
   res.status(status).json(body);
 };
+
+/** Rejects when `promise` has not settled within `ms`, so a probe never hangs on a dead database. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function requestDuration(registry: Registry): RequestHandler {
   const histogram = new Histogram({

@@ -11,6 +11,8 @@ export interface ApiRoleOptions {
   logger: Logger;
   metrics: Registry;
   pingDatabase: () => Promise<void>;
+  /** How long /readyz waits for the database before answering 503. Default 2000 ms. */
+  readinessTimeoutMs?: number;
   /** How long stop() lets open requests finish before closing their sockets. Default 10 s. */
   drainTimeoutMs?: number;
 }
@@ -22,7 +24,14 @@ export interface ApiRole extends Role {
 
 export function createApiRole(options: ApiRoleOptions): ApiRole {
   const logger = options.logger.child({ role: 'api' });
-  const app = createApp({ logger, metrics: options.metrics, pingDatabase: options.pingDatabase });
+  const app = createApp({
+    logger,
+    metrics: options.metrics,
+    pingDatabase: options.pingDatabase,
+    ...(options.readinessTimeoutMs === undefined
+      ? {}
+      : { readinessTimeoutMs: options.readinessTimeoutMs }),
+  });
   let server: Server | undefined;
 
   return {

@@ -18,6 +18,8 @@ export interface JobsRoleOptions {
   processEveryMs?: number;
   /** How long stop() waits for running jobs before unlocking them. Default 30 s. */
   drainTimeoutMs?: number;
+  /** How long a claimed job stays locked to this worker without renewal. Default 10 min. */
+  lockLifetimeMs?: number;
 }
 
 export interface JobsRole extends Role {
@@ -31,7 +33,7 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
     name: options.workerName,
     processEvery: options.processEveryMs ?? 5_000,
     maxConcurrency: 20,
-    defaultLockLifetime: 10 * 60_000,
+    defaultLockLifetime: options.lockLifetimeMs ?? 10 * 60_000,
   });
   agenda.on('error', (err) => logger.error({ err }, 'jobs.agenda_error'));
   agenda.on('fail', (err: unknown, job: { attrs: { name: string } }) =>

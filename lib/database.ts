@@ -35,6 +35,8 @@ export interface DatabaseServerOptions {
   allowDownload: boolean;
   /** How long to wait for the download site before giving up on it. Default 3000. */
   downloadProbeTimeoutMs?: number;
+  /** The download site to probe; default mongodb-memory-server's own (MONGOMS_DOWNLOAD_MIRROR or fastdl.mongodb.org). */
+  downloadMirror?: string;
   logger: Logger;
 }
 
@@ -126,7 +128,9 @@ async function findMongodBinary(
     return null;
   }
   const mirror =
-    resolveConfig(ResolveConfigVariables.DOWNLOAD_MIRROR) ?? 'https://fastdl.mongodb.org';
+    options.downloadMirror ??
+    resolveConfig(ResolveConfigVariables.DOWNLOAD_MIRROR) ??
+    'https://fastdl.mongodb.org';
   const reachable = await isReachable(mirror, options.downloadProbeTimeoutMs ?? 3000);
   if (!reachable) {
     options.logger.info({ mirror }, 'database.mongod_download_unreachable');
