@@ -2,6 +2,7 @@ import { calculateObjectSize } from 'bson';
 import type { Document } from 'bson';
 import {
   checkOptions,
+  isEnvelopeField,
   collectionName,
   optionalBool,
   optionalDocument,
@@ -196,23 +197,8 @@ const listDatabases: CommandHandler = (ctx, _db, cmd) => {
 };
 
 const create: CommandHandler = (ctx, db, cmd) => {
-  const options = Object.keys(cmd).filter(
-    (k) =>
-      ![
-        'create',
-        '$db',
-        'lsid',
-        '$readPreference',
-        '$clusterTime',
-        'apiVersion',
-        'apiStrict',
-        'apiDeprecationErrors',
-        'comment',
-        'writeConcern',
-        'maxTimeMS',
-      ].includes(k),
-  );
-  const [option] = options;
+  // Real create options (capped, validator, timeseries, ...) exist but are not built here.
+  const option = Object.keys(cmd).find((k) => k !== 'create' && !isEnvelopeField(k));
   if (option !== undefined) throw unsupported(`create option '${option}'`);
   checkOptions(cmd, []);
   const name = collectionName(cmd, 'create');

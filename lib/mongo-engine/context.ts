@@ -38,6 +38,10 @@ const ENVELOPE_FIELDS = new Set([
   'writeConcern',
 ]);
 
+export function isEnvelopeField(field: string): boolean {
+  return ENVELOPE_FIELDS.has(field);
+}
+
 /** Refuses any field that is neither the command name, an allowed option nor envelope. */
 export function checkOptions(cmd: Document, allowed: readonly string[]): void {
   const [name] = Object.keys(cmd);
