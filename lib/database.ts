@@ -69,7 +69,7 @@ export async function startDatabaseServer(options: DatabaseServerOptions): Promi
   if (embedded) return embedded;
 
   const engine = await startMongoEngine({
-    logger: logger.child({ component: 'mongo-engine' }),
+    logger,
     ...(options.purpose === 'start'
       ? { snapshotPath: path.join(options.dataDir, 'mongo-engine.snapshot') }
       : {}),

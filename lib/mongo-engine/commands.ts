@@ -116,7 +116,10 @@ const serverStatus: CommandHandler = (ctx) => {
     uptimeMillis,
     localTime: new Date(),
     connections: { current: ctx.openConnections(), available: 1000 },
-    metrics: { cursor: { open: { total: ctx.cursors.size } } },
+    metrics: {
+      cursor: { open: { total: ctx.cursors.size } },
+      queryExecutor: { scanned: 0, scannedObjects: ctx.catalog.stats.scannedObjects },
+    },
     ok: 1,
   };
 };

@@ -49,6 +49,7 @@ export function matchDocuments(
   const matched: Document[] = [];
   const wanted = sorted ? Infinity : skip + limit;
   for (const doc of source) {
+    coll.stats.scannedObjects += 1;
     if (!predicate(doc)) continue;
     matched.push(doc);
     if (matched.length >= wanted) break;

@@ -228,6 +228,12 @@ export function duplicateKeyError(ns: string, spec: IndexSpec, tuple: unknown[])
 
 const ID_INDEX: IndexSpec = { v: 2, key: { _id: 1 }, name: '_id_' };
 
+/** Counters serverStatus reports as `metrics.queryExecutor`, as mongod does. */
+export interface ScanStats {
+  /** Documents examined by queries (an indexed equality examines only its matches). */
+  scannedObjects: number;
+}
+
 export class Collection {
   readonly docs = new Map<string, Document>();
   readonly indexes = new Map<string, Index>();
@@ -235,6 +241,7 @@ export class Collection {
   constructor(
     readonly dbName: string,
     readonly name: string,
+    readonly stats: ScanStats = { scannedObjects: 0 },
   ) {}
 
   get ns(): string {
@@ -388,6 +395,7 @@ const INVALID_DB_CHARS = /[/\\. "$\0]/;
 
 export class Catalog {
   readonly databases = new Map<string, Database>();
+  readonly stats: ScanStats = { scannedObjects: 0 };
 
   database(name: string, create: boolean): Database | undefined {
     let db = this.databases.get(name);
@@ -410,7 +418,7 @@ export class Catalog {
     const db = this.database(dbName, true);
     if (db === undefined)
       throw new CommandError('InvalidNamespace', `Invalid database name: '${dbName}'`);
-    const collection = new Collection(dbName, name);
+    const collection = new Collection(dbName, name, this.stats);
     db.collections.set(name, collection);
     return collection;
   }

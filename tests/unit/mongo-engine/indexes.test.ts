@@ -163,6 +163,33 @@ describe('mongo-engine indexes', () => {
     expect(await coll.countDocuments({ status: 'done' })).toBe(0);
   });
 
+  // serverStatus().metrics.queryExecutor.scannedObjects counts documents examined, as on mongod:
+  // https://www.mongodb.com/docs/manual/reference/command/serverStatus/#mongodb-serverstatus-serverstatus.metrics.queryExecutor.scannedObjects
+  it('answers an equality on an indexed field from the index instead of scanning', async () => {
+    const coll = db.collection('lookups');
+    await coll.createIndex({ email: 1 }, { unique: true });
+    await coll.insertMany(
+      Array.from({ length: 2000 }, (_, i) => ({ email: `u${i}@example.com`, plan: 'starter' })),
+    );
+    const scanned = async (): Promise<number> => {
+      const status = await client.db('admin').command({ serverStatus: 1 });
+      return (status as { metrics: { queryExecutor: { scannedObjects: number } } }).metrics
+        .queryExecutor.scannedObjects;
+    };
+
+    const before = await scanned();
+    expect(await coll.findOne({ email: 'u1234@example.com' })).toMatchObject({ plan: 'starter' });
+    await coll.updateOne({ email: 'u77@example.com' }, { $set: { plan: 'personal' } });
+    const indexed = (await scanned()) - before;
+
+    const beforeScan = await scanned();
+    expect(await coll.countDocuments({ plan: 'personal' })).toBe(1);
+    const unindexed = (await scanned()) - beforeScan;
+
+    expect(indexed).toBe(2);
+    expect(unindexed).toBe(2000);
+  });
+
   it('expires documents through a TTL index, including arrays of dates', async () => {
     const coll = db.collection('ttl');
     await coll.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0 });
