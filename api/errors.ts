@@ -15,6 +15,12 @@ export const httpStatusByCode = {
   DATABASE_UNAVAILABLE: 503,
   UNSUPPORTED: 501,
   INTERNAL: 500,
+  UPSTREAM_FAILED: 502,
+  PAYMENT_REJECTED: 402,
+  INSUFFICIENT_BALANCE: 402,
+  PLAN_NOT_FOUND: 404,
+  TRIAL_NOT_ALLOWED: 409,
+  INVALID_SIGNATURE: 401,
 } satisfies Record<DomainErrorCode, number>;
 
 /** Codes that only exist at the HTTP edge (the request itself was unusable). */

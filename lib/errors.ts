@@ -25,6 +25,18 @@ export const DOMAIN_ERROR_CODES = [
   'UNSUPPORTED',
   /** A bug or an invariant broken; never shown to people in detail. */
   'INTERNAL',
+  /** An outside service (Paystack, SMTP, an upstream proxy) failed, timed out or answered 5xx; safe to retry later. */
+  'UPSTREAM_FAILED',
+  /** The payment provider refused the request (bad card, invalid key, duplicate reference); `details.providerMessage` holds its words. */
+  'PAYMENT_REJECTED',
+  /** A wallet debit asked for more than the balance. */
+  'INSUFFICIENT_BALANCE',
+  /** A plan code that is not in the catalogue (or not on sale). */
+  'PLAN_NOT_FOUND',
+  /** This person, identity or card already had a trial. */
+  'TRIAL_NOT_ALLOWED',
+  /** A signed message (webhook) whose signature is missing or wrong. */
+  'INVALID_SIGNATURE',
 ] as const;
 
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];

@@ -52,6 +52,12 @@ describe('DomainError', () => {
       DATABASE_UNAVAILABLE: 503,
       UNSUPPORTED: 501,
       INTERNAL: 500,
+      UPSTREAM_FAILED: 502,
+      PAYMENT_REJECTED: 402,
+      INSUFFICIENT_BALANCE: 402,
+      PLAN_NOT_FOUND: 404,
+      TRIAL_NOT_ALLOWED: 409,
+      INVALID_SIGNATURE: 401,
     } satisfies Record<DomainErrorCode, number>;
     expect(Object.keys(status).sort()).toEqual([...DOMAIN_ERROR_CODES].sort());
     expect(isDomainErrorCode('FORBIDDEN')).toBe(true);
