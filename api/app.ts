@@ -20,8 +20,13 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** How long /readyz waits for the database before answering 503. Default 2000 ms. */
   readinessTimeoutMs?: number;
-  /** Mounts the feature routers (webhooks, /api/v1) after the body parser, before the 404. */
+  /**
+   * Mounts the feature routers before the 404 handler. JSON bodies are parsed for
+   * `/api` only; other routes (the Paystack webhook needs the raw bytes) parse their own.
+   */
   mountRoutes?: (app: express.Express) => void;
+  /** Reverse proxies in front of the app, for `req.ip`. Default 0. */
+  trustProxy?: number;
 }
 
 /** A client's own request id is kept when it is short and plain; otherwise we make one. */
@@ -30,7 +35,7 @@ const clientRequestId = /^[A-Za-z0-9._-]{1,64}$/;
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  app.set('trust proxy', options.trustProxy ?? 0);
 
   app.use(helmet());
   app.use(
@@ -68,7 +73,7 @@ export function createApp(options: AppOptions): express.Express {
     res.send(await options.metrics.metrics());
   });
 
-  app.use(express.json({ limit: options.bodyLimitBytes ?? 100_000 }));
+  app.use('/api', express.json({ limit: options.bodyLimitBytes ?? 100_000 }));
   options.mountRoutes?.(app);
 
   app.use((req, res) => {

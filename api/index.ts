@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Role } from '../lib/role.js';
-import { createApp } from './app.js';
+import { createApp, type AppOptions } from './app.js';
 
 export interface ApiRoleOptions {
   port: number;
@@ -13,6 +13,10 @@ export interface ApiRoleOptions {
   pingDatabase: () => Promise<void>;
   /** How long /readyz waits for the database before answering 503. Default 2000 ms. */
   readinessTimeoutMs?: number;
+  /** Feature routers (payments, /api/v1), mounted before the 404 handler. */
+  mountRoutes?: AppOptions['mountRoutes'];
+  /** Reverse proxies in front of the api (TRUST_PROXY). */
+  trustProxy?: number;
   /** How long stop() lets open requests finish before closing their sockets. Default 10 s. */
   drainTimeoutMs?: number;
 }
@@ -31,6 +35,8 @@ export function createApiRole(options: ApiRoleOptions): ApiRole {
     ...(options.readinessTimeoutMs === undefined
       ? {}
       : { readinessTimeoutMs: options.readinessTimeoutMs }),
+    ...(options.mountRoutes ? { mountRoutes: options.mountRoutes } : {}),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   let server: Server | undefined;
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 import { LOG_LEVELS } from '../lib/logger.js';
@@ -187,6 +188,23 @@ export const envSchema = z.object({
 
   PAYSTACK_SECRET_KEY: raw,
   PAYSTACK_BASE_URL: url(['http', 'https'], 'https://api.paystack.co'),
+  PAYSTACK_WEBHOOK_ALLOWED_IPS: list(
+    'IP addresses, or the word paystack for the addresses Paystack publishes',
+    'paystack or 52.31.139.75,52.49.173.169',
+    (item) =>
+      item.toLowerCase() === 'paystack' || isIP(item) !== 0 ? item.toLowerCase() : undefined,
+  ),
+  TRUST_PROXY: raw.transform((value, ctx): number => {
+    if (value === undefined) return 0;
+    const n = /^\d{1,2}$/.test(value) ? Number(value) : NaN;
+    return Number.isInteger(n)
+      ? n
+      : fail(
+          ctx,
+          value,
+          `must be the number of reverse proxies in front of the api (0-99), got "${value}"`,
+        );
+  }),
 
   TELEGRAM_BOT_TOKEN: raw.refine((value) => value === undefined || /^\d+:[\w-]+$/.test(value), {
     message: 'must look like 123456789:AAE... (the token @BotFather gives); value not shown',
@@ -201,9 +219,27 @@ export const envSchema = z.object({
     },
   ),
   ADMIN_TELEGRAM_IDS: list('numeric Telegram user ids', '123456789,987654321', parseTelegramId),
+  TELEGRAM_BOT_USERNAME: raw.transform((value, ctx): string | undefined => {
+    if (value === undefined) return undefined;
+    const name = value.replace(/^@/, '');
+    return /^[A-Za-z][A-Za-z0-9_]{4,31}$/.test(name)
+      ? name
+      : fail(ctx, value, `must be the bot's @username (5-32 letters, digits, _), got "${value}"`);
+  }),
 
   WHATSAPP_ENABLED: boolean(false),
   WHATSAPP_PAIRING_NUMBER: raw.transform((value, ctx): string | undefined => {
+    if (value === undefined) return undefined;
+    return (
+      parsePhoneNumber(value) ??
+      fail(
+        ctx,
+        value,
+        `must be a phone number in international form like +2348012345678, got "${value}"`,
+      )
+    );
+  }),
+  WHATSAPP_PUBLIC_NUMBER: raw.transform((value, ctx): string | undefined => {
     if (value === undefined) return undefined;
     return (
       parsePhoneNumber(value) ??

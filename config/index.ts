@@ -71,7 +71,17 @@ export interface Config {
     readonly secretKey: string;
     /** PAYSTACK_BASE_URL without a trailing slash (default https://api.paystack.co). */
     readonly baseUrl: string;
+    /**
+     * True when no real Paystack is configured outside production (the key was
+     * generated and PAYSTACK_BASE_URL is unset): `npm start` then runs the local
+     * Paystack emulator as a labelled SANDBOX. Never true in production.
+     */
+    readonly sandbox: boolean;
+    /** PAYSTACK_WEBHOOK_ALLOWED_IPS: webhook senders allowed (`paystack` = Paystack's published IPs); empty = any. */
+    readonly webhookAllowedIps: readonly string[];
   };
+  /** TRUST_PROXY: how many reverse proxies sit in front of the api (for the client IP); default 0. */
+  readonly trustProxy: number;
   readonly telegram: {
     /** TELEGRAM_BOT_TOKEN; undefined means the telegram role cannot run. */
     readonly token: string | undefined;
@@ -81,6 +91,8 @@ export interface Config {
     readonly mode: TelegramMode;
     /** TELEGRAM_WEBHOOK_SECRET: Telegram's `secret_token` for webhook mode; undefined in polling mode. */
     readonly webhookSecret: string | undefined;
+    /** TELEGRAM_BOT_USERNAME: the bot's @username, for "back to Telegram" links (optional). */
+    readonly botUsername: string | undefined;
     /** ADMIN_TELEGRAM_IDS: Telegram user ids that are admins from the start. */
     readonly adminIds: readonly number[];
   };
@@ -89,6 +101,8 @@ export interface Config {
     readonly enabled: boolean;
     /** WHATSAPP_PAIRING_NUMBER: log in with a pairing code for this number instead of a QR code (digits only). */
     readonly pairingNumber: string | undefined;
+    /** WHATSAPP_PUBLIC_NUMBER: the number customers write to, for "back to WhatsApp" links (digits). */
+    readonly publicNumber: string | undefined;
     /** ADMIN_WHATSAPP_NUMBERS: E.164 digits without `+`, admins from the start. */
     readonly adminNumbers: readonly string[];
   };
@@ -292,17 +306,25 @@ export function loadConfig(
     paystack: {
       secretKey: paystackSecretKey,
       baseUrl: env.PAYSTACK_BASE_URL ?? DEFAULT_PAYSTACK_BASE_URL,
+      sandbox:
+        !isProduction &&
+        env.PAYSTACK_BASE_URL === undefined &&
+        paystackSecretKey.startsWith(LOCAL_PAYSTACK_KEY_PREFIX),
+      webhookAllowedIps: env.PAYSTACK_WEBHOOK_ALLOWED_IPS ?? [],
     },
+    trustProxy: env.TRUST_PROXY,
     telegram: {
       token: env.TELEGRAM_BOT_TOKEN,
       apiRoot: env.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT,
       mode: env.TELEGRAM_MODE,
       webhookSecret: env.TELEGRAM_MODE === 'webhook' ? secrets.TELEGRAM_WEBHOOK_SECRET : undefined,
+      botUsername: env.TELEGRAM_BOT_USERNAME,
       adminIds: env.ADMIN_TELEGRAM_IDS ?? [],
     },
     whatsapp: {
       enabled: env.WHATSAPP_ENABLED,
       pairingNumber: env.WHATSAPP_PAIRING_NUMBER,
+      publicNumber: env.WHATSAPP_PUBLIC_NUMBER,
       adminNumbers: env.ADMIN_WHATSAPP_NUMBERS ?? [],
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? DEFAULT_MAIL_FROM },

@@ -27,6 +27,21 @@ const accountSchema = new Schema(
       required: true,
       default: () => ['customer'],
     },
+    /** Things an admin should look at (a card dispute, a mismatched payment), newest last. */
+    flags: {
+      type: [
+        new Schema(
+          {
+            kind: { type: String, required: true },
+            reason: { type: String, required: true },
+            reference: { type: String },
+            at: { type: Date, required: true },
+          },
+          { _id: false },
+        ),
+      ],
+      default: () => [],
+    },
   },
   { timestamps: true, strict: 'throw' },
 );

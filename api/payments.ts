@@ -1,0 +1,104 @@
+/**
+ * Paystack's two ways back to us:
+ *   POST /webhooks/paystack  signed events: verified over the raw bytes, stored,
+ *                            answered 200 at once, processed right after;
+ *   GET  /payments/callback  the customer's browser after checkout: we verify the
+ *                            payment ourselves and show where it stands.
+ */
+import express, { type Router } from 'express';
+import type { Logger } from 'pino';
+import type { PaymentsService, FulfilmentOutcome } from '../core/payments/index.js';
+import { PAYSTACK_WEBHOOK_IPS } from '../lib/paystack/signature.js';
+import { renderCallbackPage } from './payment-pages.js';
+
+export interface PaymentRoutesOptions {
+  payments: PaymentsService;
+  logger: Logger;
+  /** Webhook senders allowed; `paystack` stands for Paystack's published IPs; empty = any. */
+  webhookAllowedIps: readonly string[];
+  /** Where the payment page's buttons lead back to. */
+  links: { telegramBotUsername?: string | undefined; whatsappNumber?: string | undefined };
+  /** How long the callback page waits for Paystack's verify before saying "still processing". */
+  callbackVerifyTimeoutMs?: number;
+}
+
+/** Paystack event bodies are small; anything larger is not from Paystack. */
+const WEBHOOK_BODY_LIMIT = '256kb';
+
+export function paymentRoutes(options: PaymentRoutesOptions): Router {
+  const router = express.Router();
+  const allowed = new Set(
+    options.webhookAllowedIps.flatMap((ip) => (ip === 'paystack' ? PAYSTACK_WEBHOOK_IPS : [ip])),
+  );
+
+  router.post(
+    '/webhooks/paystack',
+    express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }),
+    async (req, res) => {
+      const ip = normaliseIp(req.ip);
+      if (allowed.size > 0 && !allowed.has(ip)) {
+        req.log.warn({ ip }, 'webhook.sender_refused');
+        res.status(403).json({ error: 'FORBIDDEN_SENDER' });
+        return;
+      }
+      const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const signature = req.get('x-paystack-signature');
+      const result = await options.payments.receiveWebhook(rawBody, signature);
+      if (result.status !== 200) {
+        req.log.warn({ ip, reason: result.error }, 'webhook.refused');
+        res.status(result.status).json({ error: result.error });
+        return;
+      }
+      res.status(200).json({ received: true });
+      // Processed after the answer, so Paystack is never kept waiting; the jobs role
+      // picks up anything this process does not finish.
+      setImmediate(() => {
+        options.payments.processWebhook(result.eventId).catch((err: unknown) => {
+          options.logger.error({ err, eventId: result.eventId }, 'webhook.process_failed');
+        });
+      });
+    },
+  );
+
+  router.get('/payments/callback', async (req, res) => {
+    const reference = firstString(req.query.reference) ?? firstString(req.query.trxref);
+    let outcome: FulfilmentOutcome | { state: 'missing' } | { state: 'timeout' };
+    if (!reference || reference.length > 100) {
+      outcome = { state: 'missing' };
+    } else {
+      outcome = await withTimeout(
+        options.payments.fulfil(reference),
+        options.callbackVerifyTimeoutMs ?? 8_000,
+      );
+    }
+    res
+      .status(outcome.state === 'missing' || outcome.state === 'unknown_reference' ? 404 : 200)
+      .type('html')
+      .send(renderCallbackPage(outcome, options.links));
+  });
+
+  return router;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | { state: 'timeout' }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ state: 'timeout' }>((resolve) => {
+    timer = setTimeout(() => resolve({ state: 'timeout' }), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function firstString(value: unknown): string | undefined {
+  if (typeof value === 'string' && value !== '') return value;
+  if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
+  return undefined;
+}
+
+/** `::ffff:52.31.139.75` (an IPv4 client on a dual-stack socket) is `52.31.139.75`. */
+function normaliseIp(ip: string | undefined): string {
+  return (ip ?? '').replace(/^::ffff:/, '');
+}

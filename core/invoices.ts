@@ -1,0 +1,449 @@
+/**
+ * Invoices (receipts) for fulfilled payments, numbered ATL-<year>-<000123>
+ * without gaps or duplicates, and without multi-document transactions.
+ *
+ * Numbering protocol (per UTC year; the counter document is models/invoice-counter.ts):
+ *
+ *   1. Insert the invoice as a `draft` without a number. `paymentReference` is
+ *      unique, so a second issue for the same payment finds this draft.
+ *   2. Claim: one conditional update on the year's counter,
+ *      `{ last: L, pending: null } -> { pending: { invoiceId, sequence: L + 1 } }`.
+ *      At most one claim exists at a time, and it always names an existing draft.
+ *   3. Write: `sequence = L + 1` into that invoice, only if it has no number yet.
+ *   4. Release: `{ last: L, pending: <that claim> } -> { last: L + 1, pending: null }`
+ *      if the invoice now carries L + 1; if it carries another number (a
+ *      racing run of the same issue numbered it first) the claim is dropped
+ *      instead (`pending: null`, `last` unchanged), so L + 1 stays free.
+ *
+ * Anyone who finds a claim pending finishes it (steps 3-4) before claiming,
+ * whoever made it. Why no gap: `last` only moves to a number an invoice
+ * already carries (step 4 checks), and a number is only ever claimed as
+ * `last + 1`, so the numbers in use are exactly 1..last plus at most the one
+ * pending claim. Why no duplicate: a number is written only under its claim,
+ * only into an invoice that has none, and the next claim waits for the
+ * release; the unique index on (year, sequence) backs this up. A run that dies
+ * anywhere leaves either an unnumbered draft (numbered when the issue is run
+ * again, or by `finishDraftInvoices`) or a pending claim (finished by the next
+ * issue in that year, or by `finishDraftInvoices`).
+ *
+ * Improvement over a plain `$inc` counter: `$inc` then write leaves a gap when
+ * the process dies in between; here the claimed number is bound to a draft
+ * that already exists, so it is always used. The price is that numbering in a
+ * year is serial (one claim at a time): a handful of round trips per invoice,
+ * far below the rate at which payments arrive.
+ *
+ * VAT: prices are VAT-inclusive. The lines add up to what Paystack charged;
+ * VAT is the part of that total, `total * rate / (1 + rate)`, rounded half-even
+ * by lib/money, and the net is the rest, so net + VAT = total exactly.
+ */
+import type { Clock } from '../lib/clock.js';
+import { DomainError } from '../lib/errors.js';
+import { noFaults, type FaultPoints } from '../lib/faults.js';
+import { assertCurrency, assertMinorUnits, money, prorate, sumMoney } from '../lib/money.js';
+import type { Currency } from '../lib/money.js';
+import { Invoice } from '../models/invoice.js';
+import { InvoiceCounter } from '../models/invoice-counter.js';
+
+export const INVOICE_NUMBER_PREFIX = 'ATL';
+
+/** Fault points of the numbering protocol, in order. */
+export const INVOICE_STEPS = [
+  'invoice.draft_inserted',
+  'invoice.number_claimed',
+  'invoice.number_written',
+  'invoice.counter_released',
+] as const;
+
+/** Enough rounds for hundreds of invoices racing for one year's counter. */
+const MAX_NUMBERING_ROUNDS = 10_000;
+
+/** An id as a string, or anything with `toHexString()` (a mongoose ObjectId). */
+export type IdLike = string | { toHexString(): string };
+
+export interface InvoiceLineInput {
+  description: string;
+  /** A positive whole number. */
+  quantity: number;
+  /** Price of one unit in minor units, VAT included. */
+  unitMinor: number;
+}
+
+export interface InvoiceParty {
+  name?: string | undefined;
+  email?: string | undefined;
+  phone?: string | undefined;
+}
+
+export interface InvoiceBusiness {
+  name: string;
+  address: string;
+  email: string;
+  taxId?: string | undefined;
+}
+
+export interface InvoiceVat {
+  enabled: boolean;
+  /** 750 = 7.5 %. */
+  rateBps: number;
+}
+
+export interface IssueInvoiceInput {
+  accountId: IdLike;
+  /** The payment this invoice is for; one invoice per payment. */
+  paymentReference: string;
+  customer: InvoiceParty;
+  lines: readonly InvoiceLineInput[];
+  currency: Currency;
+  vat: InvoiceVat;
+  business: InvoiceBusiness;
+  paidAt: Date;
+}
+
+export interface InvoiceOptions {
+  clock: Clock;
+  faults?: FaultPoints;
+}
+
+export interface InvoiceLine extends InvoiceLineInput {
+  /** quantity * unitMinor. */
+  amountMinor: number;
+}
+
+/** An issued invoice, as read by the API, the bot and the PDF renderer. */
+export interface IssuedInvoice {
+  id: string;
+  accountId: string;
+  paymentReference: string;
+  /** e.g. ATL-2026-000123 */
+  number: string;
+  year: number;
+  sequence: number;
+  issuedAt: Date;
+  paidAt: Date;
+  customer: InvoiceParty;
+  business: InvoiceBusiness;
+  lines: InvoiceLine[];
+  currency: Currency;
+  vat: InvoiceVat;
+  netMinor: number;
+  vatMinor: number;
+  totalMinor: number;
+}
+
+export interface InvoiceTotals {
+  lines: InvoiceLine[];
+  netMinor: number;
+  vatMinor: number;
+  totalMinor: number;
+}
+
+/** `ATL-2026-000123`; more than 999,999 invoices in a year simply widen the number. */
+export function formatInvoiceNumber(year: number, sequence: number): string {
+  return `${INVOICE_NUMBER_PREFIX}-${year}-${String(sequence).padStart(6, '0')}`;
+}
+
+/** Line amounts, VAT and total for VAT-inclusive prices (see the file comment). */
+export function computeInvoiceTotals(
+  lines: readonly InvoiceLineInput[],
+  currency: Currency,
+  vat: InvoiceVat,
+): InvoiceTotals {
+  assertCurrency(currency);
+  if (lines.length === 0) invalid('an invoice needs at least one line');
+  if (!Number.isSafeInteger(vat.rateBps) || vat.rateBps < 0 || vat.rateBps > 10_000) {
+    invalid(`VAT rate must be 0-10000 basis points, got ${vat.rateBps}`);
+  }
+  const priced = lines.map((line, index): InvoiceLine => {
+    const description = line.description.trim();
+    if (description === '') invalid(`line ${index + 1} needs a description`);
+    if (!Number.isSafeInteger(line.quantity) || line.quantity < 1) {
+      invalid(`line ${index + 1}: quantity must be a positive whole number`);
+    }
+    if (!Number.isSafeInteger(line.unitMinor) || line.unitMinor < 0) {
+      invalid(`line ${index + 1}: unit price must be a non-negative number of minor units`);
+    }
+    const amountMinor = assertMinorUnits(line.quantity * line.unitMinor, 'line amount');
+    return { description, quantity: line.quantity, unitMinor: line.unitMinor, amountMinor };
+  });
+  const totalMinor = sumMoney(
+    priced.map((line) => money(line.amountMinor, currency)),
+    currency,
+  ).amountMinor;
+  const vatMinor =
+    vat.enabled && vat.rateBps > 0
+      ? prorate(totalMinor, vat.rateBps, 10_000 + vat.rateBps, 'half-even')
+      : 0;
+  return { lines: priced, netMinor: totalMinor - vatMinor, vatMinor, totalMinor };
+}
+
+/**
+ * Issues the invoice of one fulfilled payment, or returns the one already
+ * issued for `paymentReference`. Safe to run again after dying at any step,
+ * and concurrently with other issues.
+ */
+export async function issueInvoice(
+  input: IssueInvoiceInput,
+  { clock, faults = noFaults }: InvoiceOptions,
+): Promise<IssuedInvoice> {
+  const accountId = idString(input.accountId);
+  const paymentReference = input.paymentReference.trim();
+  if (paymentReference === '') invalid('an invoice needs the payment reference');
+  if (!(input.paidAt instanceof Date) || Number.isNaN(input.paidAt.getTime())) {
+    invalid('paidAt must be a valid date');
+  }
+  const totals = computeInvoiceTotals(input.lines, input.currency, input.vat);
+
+  let draft = await Invoice.findOne({ paymentReference }).lean();
+  if (!draft) {
+    const issuedAt = clock.now();
+    try {
+      await Invoice.create({
+        accountId,
+        paymentReference,
+        status: 'draft',
+        year: issuedAt.getUTCFullYear(),
+        issuedAt,
+        paidAt: input.paidAt,
+        customer: definedOnly(input.customer),
+        business: definedOnly(input.business),
+        lines: totals.lines,
+        currency: input.currency,
+        vat: { enabled: input.vat.enabled, rateBps: input.vat.rateBps },
+        netMinor: totals.netMinor,
+        vatMinor: totals.vatMinor,
+        totalMinor: totals.totalMinor,
+      });
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    draft = await Invoice.findOne({ paymentReference }).lean();
+    if (!draft) throw new DomainError('INTERNAL', 'the invoice draft vanished after its insert');
+  }
+  if (String(draft.accountId) !== accountId) {
+    throw new DomainError('CONFLICT', 'this payment already has an invoice for another account', {
+      details: { paymentReference },
+    });
+  }
+  faults.reach('invoice.draft_inserted');
+
+  if (draft.sequence != null) return toIssuedInvoice(draft);
+  return numberInvoice(String(draft._id), draft.year, { clock, faults });
+}
+
+/**
+ * Numbers every draft left behind by runs that died (a job calls this as a
+ * backstop; `issueInvoice` run again does the same for its own payment).
+ * Returns how many drafts it numbered.
+ */
+export async function finishDraftInvoices({
+  clock,
+  faults = noFaults,
+}: InvoiceOptions): Promise<number> {
+  const drafts = await Invoice.find({ sequence: { $exists: false } }, { _id: 1, year: 1 })
+    .sort({ createdAt: 1 })
+    .lean();
+  let numbered = 0;
+  for (const draft of drafts) {
+    await numberInvoice(String(draft._id), draft.year, { clock, faults });
+    numbered += 1;
+  }
+  // A claim can outlive its draft's numbering only by a crash before release.
+  const stuck = await InvoiceCounter.find({ pending: { $ne: null } }).lean();
+  for (const counter of stuck) {
+    if (counter.pending) {
+      await finishClaim(counter.year, counter.pending, { clock, faults });
+    }
+  }
+  return numbered;
+}
+
+/** The account's issued invoices, newest first. */
+export async function listInvoices(
+  accountId: IdLike,
+  { limit = 100 }: { limit?: number } = {},
+): Promise<IssuedInvoice[]> {
+  const id = idString(accountId);
+  const docs = await Invoice.find({ accountId: id, status: 'issued' })
+    .sort({ year: -1, sequence: -1 })
+    .limit(Math.max(1, Math.min(limit, 1000)))
+    .lean();
+  return docs.map(toIssuedInvoice);
+}
+
+/** One issued invoice of the account by its number (ATL-2026-000123), or null. */
+export async function getInvoice(
+  accountId: IdLike,
+  number: string,
+): Promise<IssuedInvoice | null> {
+  const doc = await Invoice.findOne({
+    accountId: idString(accountId),
+    number: number.trim().toUpperCase(),
+    status: 'issued',
+  }).lean();
+  return doc ? toIssuedInvoice(doc) : null;
+}
+
+interface Claim {
+  /** A string or an ObjectId read back from the counter. */
+  invoiceId: string | { toHexString(): string };
+  sequence: number;
+}
+
+/** Steps 2-4 of the protocol for one draft, finishing other claims on the way. */
+async function numberInvoice(
+  invoiceId: string,
+  year: number,
+  { clock, faults = noFaults }: InvoiceOptions,
+): Promise<IssuedInvoice> {
+  await ensureCounter(year);
+  for (let round = 0; round < MAX_NUMBERING_ROUNDS; round += 1) {
+    const invoice = await Invoice.findById(invoiceId).lean();
+    if (!invoice) throw new DomainError('INTERNAL', `invoice ${invoiceId} vanished while numbering`);
+    if (invoice.sequence != null) return toIssuedInvoice(invoice);
+
+    const counter = await InvoiceCounter.findOne({ year }).lean();
+    if (!counter) throw new DomainError('INTERNAL', `invoice counter ${year} vanished`);
+    if (counter.pending) {
+      await finishClaim(year, counter.pending, { clock, faults });
+      continue;
+    }
+
+    const claim = { invoiceId, sequence: counter.last + 1 };
+    const claimed = await InvoiceCounter.updateOne(
+      { year, last: counter.last, pending: null },
+      { $set: { pending: claim } },
+    );
+    if (claimed.modifiedCount !== 1) continue; // someone else claimed first; look again
+    faults.reach('invoice.number_claimed');
+    await finishClaim(year, claim, { clock, faults });
+  }
+  throw new DomainError('CONFLICT', `could not number invoice ${invoiceId}: too much contention`);
+}
+
+/** Steps 3 and 4: write the claimed number into its draft, then release or drop the claim. */
+async function finishClaim(
+  year: number,
+  claim: Claim,
+  { clock, faults = noFaults }: InvoiceOptions,
+): Promise<void> {
+  const { sequence } = claim;
+  const invoiceId = idString(claim.invoiceId);
+  await Invoice.updateOne(
+    { _id: invoiceId, year, sequence: { $exists: false } },
+    {
+      $set: {
+        sequence,
+        number: formatInvoiceNumber(year, sequence),
+        status: 'issued',
+        numberedAt: clock.now(),
+      },
+    },
+  );
+  faults.reach('invoice.number_written');
+
+  const invoice = await Invoice.findById(invoiceId, { sequence: 1 }).lean();
+  const ours = {
+    year,
+    last: sequence - 1,
+    'pending.invoiceId': invoiceId,
+    'pending.sequence': sequence,
+  };
+  if (invoice?.sequence === sequence) {
+    await InvoiceCounter.updateOne(ours, { $set: { last: sequence, pending: null } });
+  } else {
+    // The draft was numbered under an earlier claim: nobody uses this number, leave it free.
+    await InvoiceCounter.updateOne(ours, { $set: { pending: null } });
+  }
+  faults.reach('invoice.counter_released');
+}
+
+async function ensureCounter(year: number): Promise<void> {
+  try {
+    await InvoiceCounter.updateOne(
+      { year },
+      { $setOnInsert: { last: 0, pending: null } },
+      { upsert: true },
+    );
+  } catch (error) {
+    // Two first issues of a year racing: the other upsert created it.
+    if (!isDuplicateKeyError(error)) throw error;
+  }
+}
+
+interface InvoiceRecord {
+  _id: unknown;
+  accountId: unknown;
+  paymentReference: string;
+  number?: string | null;
+  year: number;
+  sequence?: number | null;
+  issuedAt: Date;
+  paidAt: Date;
+  customer?: { name?: string | null; email?: string | null; phone?: string | null } | null;
+  business?: { name: string; address: string; email: string; taxId?: string | null } | null;
+  lines: { description: string; quantity: number; unitMinor: number; amountMinor: number }[];
+  currency: string;
+  vat: { enabled: boolean; rateBps: number };
+  netMinor: number;
+  vatMinor: number;
+  totalMinor: number;
+}
+
+function toIssuedInvoice(doc: InvoiceRecord): IssuedInvoice {
+  if (doc.sequence == null || doc.number == null || !doc.business) {
+    throw new DomainError('INTERNAL', `invoice ${String(doc._id)} has no number yet`);
+  }
+  return {
+    id: String(doc._id),
+    accountId: String(doc.accountId),
+    paymentReference: doc.paymentReference,
+    number: doc.number,
+    year: doc.year,
+    sequence: doc.sequence,
+    issuedAt: doc.issuedAt,
+    paidAt: doc.paidAt,
+    customer: {
+      name: doc.customer?.name ?? undefined,
+      email: doc.customer?.email ?? undefined,
+      phone: doc.customer?.phone ?? undefined,
+    },
+    business: {
+      name: doc.business.name,
+      address: doc.business.address,
+      email: doc.business.email,
+      taxId: doc.business.taxId ?? undefined,
+    },
+    lines: doc.lines.map((line) => ({
+      description: line.description,
+      quantity: line.quantity,
+      unitMinor: line.unitMinor,
+      amountMinor: line.amountMinor,
+    })),
+    currency: assertCurrency(doc.currency),
+    vat: { enabled: doc.vat.enabled, rateBps: doc.vat.rateBps },
+    netMinor: doc.netMinor,
+    vatMinor: doc.vatMinor,
+    totalMinor: doc.totalMinor,
+  };
+}
+
+function idString(id: IdLike): string {
+  const text = typeof id === 'string' ? id : id.toHexString();
+  if (!/^[0-9a-f]{24}$/i.test(text)) invalid(`"${text}" is not an account id`);
+  return text;
+}
+
+/** Drops undefined fields so `strict: 'throw'` schemas and optional fields agree. */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined && v !== null && v !== ''),
+  ) as Partial<T>;
+}
+
+function invalid(message: string): never {
+  throw new DomainError('VALIDATION_FAILED', message);
+}
+
+function isDuplicateKeyError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 11000;
+}

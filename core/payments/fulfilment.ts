@@ -1,0 +1,326 @@
+/**
+ * Fulfilment: money confirmed by Paystack becomes what the customer bought,
+ * exactly once, whoever asks first (the callback page, a webhook, the
+ * re-verification job) and however often.
+ *
+ *   verify with Paystack (never fulfil on doubt) -> amount/currency/reference must
+ *   match, else flag for admins -> ONE conditional update to `paid` -> effects,
+ *   each keyed by the payment reference: save the card, start the subscription /
+ *   trial / credit the wallet, issue the invoice, announce it -> `fulfilledAt`.
+ *
+ * A run that dies after `paid` leaves `fulfilledAt` unset; the next run skips the
+ * verify and redoes the effects, each of which is a no-op the second time.
+ */
+import { Payment, type PaymentDocument } from '../../models/payment.js';
+import { PaymentMethod } from '../../models/payment-method.js';
+import { Account } from '../../models/account.js';
+import { isDomainError } from '../../lib/errors.js';
+import type { Currency } from '../../lib/money.js';
+import type { VerifiedTransaction } from '../../lib/payment-provider.js';
+import { activateFromPayment } from '../subscriptions.js';
+import { credit } from '../wallet.js';
+import { issueInvoice } from '../invoices.js';
+import { notify, notifyAdmins } from '../notifications.js';
+import { getPlan } from '../plans.js';
+import { claimTrial, refundDeposit, refundDepositOfRunningTrial } from './trial.js';
+import type { PaymentsContext } from './context.js';
+
+export type FulfilmentOutcome =
+  /** Paid and everything it bought is in place (now or by an earlier run). */
+  | { state: 'fulfilled'; reference: string }
+  /** Paystack has no final answer yet (the customer has not paid, or it is processing). */
+  | { state: 'pending'; reference: string }
+  /** Paystack says the payment failed. */
+  | { state: 'failed'; reference: string; reason: string }
+  /** Paystack reported a success that does not match what we asked for; an admin decides. */
+  | { state: 'flagged'; reference: string; reason: string }
+  /** Paystack could not be asked (timeout, 5xx): nothing changed, ask again later. */
+  | { state: 'retry_later'; reference: string; reason: string }
+  /** No payment of ours has this reference. */
+  | { state: 'unknown_reference'; reference: string };
+
+export async function fulfilPayment(ctx: PaymentsContext, reference: string): Promise<FulfilmentOutcome> {
+  let payment = await Payment.findOne({ reference });
+  if (!payment) return { state: 'unknown_reference', reference };
+  if (payment.status === 'flagged') {
+    return { state: 'flagged', reference, reason: payment.flagReason ?? 'flagged' };
+  }
+
+  if (payment.status !== 'paid') {
+    const verdict = await verify(ctx, payment);
+    if (verdict.state !== 'success') return verdict.outcome;
+    const now = ctx.clock.now();
+    await Payment.updateOne(
+      { _id: payment._id, status: { $in: ['pending', 'failed', 'abandoned'] } },
+      {
+        $set: {
+          status: 'paid',
+          paidAt: verdict.transaction.paidAt ?? now,
+          verifiedAt: now,
+          providerTransactionId: verdict.transaction.id,
+          ...(verdict.transaction.authorization
+            ? { authorization: verdict.transaction.authorization }
+            : {}),
+        },
+        $unset: { openCheckoutKey: 1, lastVerifyError: 1 },
+      },
+    );
+    ctx.faults.reach('fulfil.marked_paid');
+    payment = await Payment.findOne({ reference });
+    if (!payment) return { state: 'unknown_reference', reference };
+    if (payment.status !== 'paid') {
+      // Flagged by a concurrent run between our verify and our update.
+      return { state: 'flagged', reference, reason: payment.flagReason ?? 'flagged' };
+    }
+  }
+  if (payment.fulfilledAt) return { state: 'fulfilled', reference };
+
+  await applyEffects(ctx, payment);
+  await Payment.updateOne(
+    { _id: payment._id, fulfilledAt: { $exists: false } },
+    { $set: { fulfilledAt: ctx.clock.now() } },
+  );
+  ctx.logger.info(
+    { reference, accountId: String(payment.accountId), purpose: payment.purpose },
+    'payment.fulfilled',
+  );
+  return { state: 'fulfilled', reference };
+}
+
+type Verdict =
+  | { state: 'success'; transaction: VerifiedTransaction }
+  | { state: 'other'; outcome: FulfilmentOutcome };
+
+async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<Verdict> {
+  const { reference } = payment;
+  let transaction: VerifiedTransaction;
+  try {
+    transaction = await ctx.provider.verifyTransaction(reference);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    await Payment.updateOne(
+      { _id: payment._id },
+      { $set: { lastVerifyError: reason }, $inc: { verifyAttempts: 1 } },
+    );
+    if (isDomainError(err, 'PAYMENT_REJECTED')) {
+      // Paystack does not know the transaction yet (the link was never opened): not paid.
+      return { state: 'other', outcome: { state: 'pending', reference } };
+    }
+    ctx.logger.warn({ reference, err }, 'payment.verify_failed');
+    return { state: 'other', outcome: { state: 'retry_later', reference, reason } };
+  }
+  await Payment.updateOne({ _id: payment._id }, { $inc: { verifyAttempts: 1 } });
+
+  switch (transaction.status) {
+    case 'success': {
+      const mismatch = mismatchOf(payment, transaction);
+      if (mismatch) return { state: 'other', outcome: await flag(ctx, payment, mismatch) };
+      return { state: 'success', transaction };
+    }
+    case 'failed': {
+      const changed = await Payment.updateOne(
+        { _id: payment._id, status: 'pending' },
+        { $set: { status: 'failed' }, $unset: { openCheckoutKey: 1 } },
+      );
+      if (changed.modifiedCount === 1) {
+        await notify(
+          {
+            accountId: String(payment.accountId),
+            event: 'payment_failed',
+            period: reference,
+            data: paymentSummary(payment, { reason: transaction.gatewayResponse }),
+          },
+          { clock: ctx.clock },
+        );
+      }
+      return {
+        state: 'other',
+        outcome: { state: 'failed', reference, reason: transaction.gatewayResponse ?? 'failed' },
+      };
+    }
+    case 'reversed':
+      return {
+        state: 'other',
+        outcome: await flag(ctx, payment, 'Paystack reports this transaction as reversed'),
+      };
+    default:
+      return { state: 'other', outcome: { state: 'pending', reference } };
+  }
+}
+
+function mismatchOf(payment: PaymentDocument, transaction: VerifiedTransaction): string | null {
+  if (transaction.reference !== payment.reference) {
+    return `reference ${transaction.reference} does not match ${payment.reference}`;
+  }
+  if (transaction.currency !== payment.currency) {
+    return `paid in ${transaction.currency}, expected ${payment.currency}`;
+  }
+  if (transaction.amountMinor !== payment.amountMinor) {
+    return `paid ${transaction.amountMinor} minor units, expected ${payment.amountMinor}`;
+  }
+  return null;
+}
+
+async function flag(
+  ctx: PaymentsContext,
+  payment: PaymentDocument,
+  reason: string,
+): Promise<FulfilmentOutcome> {
+  const changed = await Payment.updateOne(
+    { _id: payment._id, status: { $in: ['pending', 'failed', 'abandoned'] } },
+    { $set: { status: 'flagged', flagReason: reason }, $unset: { openCheckoutKey: 1 } },
+  );
+  if (changed.modifiedCount === 1) {
+    ctx.logger.warn({ reference: payment.reference, reason }, 'payment.flagged');
+  }
+  await notifyAdmins(
+    {
+      event: 'payment_flagged',
+      dedupKey: `payment_flagged:${payment.reference}`,
+      data: paymentSummary(payment, { reason }),
+    },
+    { clock: ctx.clock },
+  );
+  return { state: 'flagged', reference: payment.reference, reason };
+}
+
+/** Everything a paid payment buys; each step is keyed by the reference and safe to repeat. */
+async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Promise<void> {
+  const accountId = String(payment.accountId);
+  const { reference } = payment;
+  await saveReusableCard(payment);
+  ctx.faults.reach('fulfil.card_saved');
+
+  let description: string;
+  switch (payment.purpose) {
+    case 'plan': {
+      const plan = await getPlan(payment.planCode ?? '');
+      await refundDepositOfRunningTrial(ctx, accountId, 'upgraded');
+      ctx.faults.reach('fulfil.trial_closed');
+      await activateFromPayment({
+        accountId,
+        planCode: plan.code,
+        paymentRef: reference,
+        clock: ctx.clock,
+      });
+      description = `${plan.name} plan`;
+      break;
+    }
+    case 'trial_deposit': {
+      const claim = await claimTrial(ctx, payment);
+      if (claim.ok) {
+        await activateFromPayment({
+          accountId,
+          planCode: 'trial',
+          paymentRef: reference,
+          clock: ctx.clock,
+        });
+        ctx.faults.reach('fulfil.trial_started');
+        await notify(
+          { accountId, event: 'trial_started', period: reference, data: { reference } },
+          { clock: ctx.clock },
+        );
+      } else {
+        await refundDeposit(ctx, reference, { reason: claim.reason, method: 'card' });
+      }
+      description = 'Refundable trial deposit';
+      break;
+    }
+    case 'wallet_topup': {
+      await credit(
+        accountId,
+        {
+          amountMinor: payment.amountMinor,
+          currency: payment.currency as Currency,
+          key: `topup:${reference}`,
+          kind: 'topup',
+          reference,
+          description: 'Wallet top-up',
+        },
+        { clock: ctx.clock, faults: ctx.faults },
+      );
+      description = 'Wallet top-up';
+      break;
+    }
+  }
+  ctx.faults.reach('fulfil.purchase_applied');
+
+  const settings = await ctx.settings.get();
+  const account = await Account.findById(payment.accountId);
+  await issueInvoice(
+    {
+      accountId,
+      paymentReference: reference,
+      customer: { email: account?.email ?? payment.email },
+      lines: [{ description, quantity: 1, unitMinor: payment.amountMinor }],
+      currency: payment.currency as Currency,
+      // Deposits and prepaid balances are not sales yet; VAT applies to plans only.
+      vat: payment.purpose === 'plan' ? settings.vat : { enabled: false, rateBps: 0 },
+      business: settings.business,
+      paidAt: payment.paidAt ?? ctx.clock.now(),
+    },
+    { clock: ctx.clock, faults: ctx.faults },
+  );
+  ctx.faults.reach('fulfil.invoice_issued');
+
+  await notify(
+    {
+      accountId,
+      event: 'payment_confirmed',
+      period: reference,
+      data: paymentSummary(payment, { description }),
+    },
+    { clock: ctx.clock },
+  );
+  ctx.faults.reach('fulfil.notified');
+}
+
+async function saveReusableCard(payment: PaymentDocument): Promise<void> {
+  const card = payment.authorization;
+  if (!card?.reusable) return;
+  try {
+    await PaymentMethod.updateOne(
+      { accountId: payment.accountId, authorizationCode: card.authorizationCode },
+      {
+        $set: {
+          provider: 'paystack',
+          signature: card.signature,
+          email: payment.email,
+          last4: card.last4,
+          expMonth: card.expMonth,
+          expYear: card.expYear,
+          brand: card.brand,
+          bank: card.bank,
+          isDefault: true,
+        },
+        $setOnInsert: { savedFromReference: payment.reference },
+      },
+      { upsert: true },
+    );
+  } catch (err) {
+    // A concurrent run saved the same card first: that is the outcome we wanted.
+    if ((err as { code?: number }).code !== 11000) throw err;
+  }
+  await PaymentMethod.updateMany(
+    {
+      accountId: payment.accountId,
+      authorizationCode: { $ne: card.authorizationCode },
+      isDefault: true,
+    },
+    { $set: { isDefault: false } },
+  );
+}
+
+export function paymentSummary(
+  payment: PaymentDocument,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    reference: payment.reference,
+    purpose: payment.purpose,
+    planCode: payment.planCode,
+    amountMinor: payment.amountMinor,
+    currency: payment.currency,
+    ...extra,
+  };
+}

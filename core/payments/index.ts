@@ -1,0 +1,79 @@
+/**
+ * The money-in flows, bound to their context once at start-up: checkout,
+ * fulfilment, Paystack webhooks, trial deposits and their refunds, and the
+ * re-verification safety net. The api role, the bots and the jobs call these.
+ */
+import { EventEmitter } from 'node:events';
+import { createCheckout, type Checkout, type CheckoutRequest } from './checkout.js';
+import { fulfilPayment, type FulfilmentOutcome } from './fulfilment.js';
+import {
+  processDueWebhookEvents,
+  processWebhookEvent,
+  receivePaystackWebhook,
+  type ProcessOutcome,
+  type ReceiveResult,
+} from './webhooks.js';
+import { finishDueTrials, refundDeposit, type RefundOutcome } from './trial.js';
+import { reverifyPendingPayments, type ReverifyOptions, type ReverifyReport } from './reverify.js';
+import type { PaymentsContext } from './context.js';
+
+export type { PaymentsContext } from './context.js';
+export type { Checkout, CheckoutRequest } from './checkout.js';
+export type { FulfilmentOutcome } from './fulfilment.js';
+export type { RefundOutcome } from './trial.js';
+export type { ReverifyReport } from './reverify.js';
+export { assertTrialAllowed } from './trial.js';
+
+export interface PaymentsEvents {
+  /** A stored webhook event was handled (or will be retried). */
+  'webhook.processed': [eventId: string, outcome: ProcessOutcome];
+}
+
+export class PaymentsService {
+  /** Lets callers (tests, metrics) wait for background processing without polling. */
+  readonly events = new EventEmitter<PaymentsEvents>();
+
+  constructor(
+    private readonly ctx: PaymentsContext,
+    private readonly secretKey: string,
+  ) {}
+
+  checkout(request: CheckoutRequest): Promise<Checkout> {
+    return createCheckout(this.ctx, request);
+  }
+
+  fulfil(reference: string): Promise<FulfilmentOutcome> {
+    return fulfilPayment(this.ctx, reference);
+  }
+
+  /** Verifies and stores a webhook; the caller answers with `status` at once. */
+  receiveWebhook(rawBody: Buffer, signature: string | undefined): Promise<ReceiveResult> {
+    return receivePaystackWebhook(this.ctx, { rawBody, signature, secretKey: this.secretKey });
+  }
+
+  /** Handles one stored event and announces it on `events`. */
+  async processWebhook(eventId: string): Promise<ProcessOutcome> {
+    const outcome = await processWebhookEvent(this.ctx, eventId);
+    this.events.emit('webhook.processed', eventId, outcome);
+    return outcome;
+  }
+
+  processDueWebhooks(options?: { limit?: number }): Promise<number> {
+    return processDueWebhookEvents(this.ctx, options);
+  }
+
+  refundDeposit(
+    reference: string,
+    options: { reason: string; method?: 'card' | 'wallet' },
+  ): Promise<RefundOutcome> {
+    return refundDeposit(this.ctx, reference, options);
+  }
+
+  finishDueTrials(): Promise<{ ended: number }> {
+    return finishDueTrials(this.ctx);
+  }
+
+  reverifyPendingPayments(options?: ReverifyOptions): Promise<ReverifyReport> {
+    return reverifyPendingPayments(this.ctx, options);
+  }
+}

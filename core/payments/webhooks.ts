@@ -1,0 +1,296 @@
+/**
+ * Paystack webhooks: verify, store once, acknowledge, then process.
+ *
+ *   HMAC-SHA512 of the raw body must match `x-paystack-signature` (else 401,
+ *   nothing stored) -> the body must be a JSON event (else 400) -> stored under a
+ *   unique event key (a repeat only counts a duplicate) -> 200 -> a processor
+ *   claims the event with a lease and dispatches it; every handler is idempotent,
+ *   so a retry, a duplicate or an event that arrives before its predecessor
+ *   changes nothing twice.
+ * https://paystack.com/docs/payments/webhooks/
+ */
+import { createHash } from 'node:crypto';
+import { WebhookEvent, type WebhookEventDocument } from '../../models/webhook-event.js';
+import { Payment } from '../../models/payment.js';
+import { Account } from '../../models/account.js';
+import { isValidPaystackSignature } from '../../lib/paystack/signature.js';
+import type { RefundStatus } from '../../models/payment.js';
+import { notifyAdmins } from '../notifications.js';
+import { fulfilPayment } from './fulfilment.js';
+import { advanceRefund } from './trial.js';
+import type { PaymentsContext } from './context.js';
+
+export type ReceiveResult =
+  | { status: 401; error: 'INVALID_SIGNATURE' }
+  | { status: 400; error: 'MALFORMED_EVENT' }
+  | { status: 200; eventId: string; duplicate: boolean };
+
+export async function receivePaystackWebhook(
+  ctx: PaymentsContext,
+  input: { rawBody: Buffer; signature: string | undefined; secretKey: string },
+): Promise<ReceiveResult> {
+  if (!isValidPaystackSignature(input.rawBody, input.signature, input.secretKey)) {
+    return { status: 401, error: 'INVALID_SIGNATURE' };
+  }
+  const parsed = parseEvent(input.rawBody);
+  if (!parsed) return { status: 400, error: 'MALFORMED_EVENT' };
+
+  const eventKey = eventKeyOf(parsed.event, parsed.data, input.rawBody);
+  const now = ctx.clock.now();
+  const store = () =>
+    WebhookEvent.updateOne(
+      { provider: 'paystack', eventKey },
+      {
+        $setOnInsert: {
+          event: parsed.event,
+          payload: parsed.raw,
+          status: 'received',
+          receivedAt: now,
+          nextAttemptAt: now,
+          attempts: 0,
+        },
+        $inc: { deliveries: 1 },
+      },
+      { upsert: true },
+    );
+  // Two deliveries of one event may race to insert it; the loser's retry then matches.
+  const stored = await store().catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 11000) throw err;
+    return store();
+  });
+  const duplicate = stored.upsertedCount === 0;
+  const eventId =
+    stored.upsertedId ??
+    (await WebhookEvent.findOne({ provider: 'paystack', eventKey }, { _id: 1 }))?._id;
+  if (!eventId) throw new Error(`webhook event ${eventKey} not found after storing it`);
+  return { status: 200, eventId: String(eventId), duplicate };
+}
+
+interface ParsedEvent {
+  event: string;
+  data: Record<string, unknown>;
+  raw: Record<string, unknown>;
+}
+
+function parseEvent(rawBody: Buffer): ParsedEvent | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(rawBody.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof raw !== 'object' || raw === null) return null;
+  const { event, data } = raw as { event?: unknown; data?: unknown };
+  if (typeof event !== 'string' || event.length === 0 || event.length > 100) return null;
+  if (typeof data !== 'object' || data === null) return null;
+  return { event, data: data as Record<string, unknown>, raw: raw as Record<string, unknown> };
+}
+
+/**
+ * Paystack sends no event id. A charge is identified by its reference (so a
+ * re-sent `charge.success` with a slightly different body is still one event);
+ * anything else by the digest of its exact body, which Paystack repeats verbatim.
+ */
+function eventKeyOf(event: string, data: Record<string, unknown>, rawBody: Buffer): string {
+  if (event === 'charge.success' && typeof data.reference === 'string') {
+    return `charge.success:${data.reference}`;
+  }
+  return `${event}:${createHash('sha256').update(rawBody).digest('hex')}`;
+}
+
+export type ProcessOutcome = 'processed' | 'ignored' | 'retry' | 'busy';
+
+const MAX_ATTEMPTS = 12;
+const LEASE_MS = 60_000;
+
+/** Claims one stored event and handles it; safe to call from several processes at once. */
+export async function processWebhookEvent(
+  ctx: PaymentsContext,
+  eventId: string,
+): Promise<ProcessOutcome> {
+  const now = ctx.clock.now();
+  const event = await WebhookEvent.findOneAndUpdate(
+    {
+      _id: eventId,
+      $or: [
+        { status: 'received', nextAttemptAt: { $lte: now } },
+        { status: 'processing', leaseUntil: { $lt: now } },
+      ],
+    },
+    {
+      $set: { status: 'processing', leaseUntil: new Date(now.getTime() + LEASE_MS) },
+      $inc: { attempts: 1 },
+    },
+    { new: true },
+  );
+  if (!event) return 'busy';
+
+  let result: { outcome: 'processed' | 'ignored' | 'retry'; note: string };
+  try {
+    result = await dispatch(ctx, event);
+  } catch (err) {
+    ctx.logger.error({ err, eventId, event: event.event }, 'webhook.processing_failed');
+    result = { outcome: 'retry', note: err instanceof Error ? err.message : String(err) };
+  }
+
+  const done = ctx.clock.now();
+  if (result.outcome === 'retry') {
+    const attempts = event.attempts;
+    const finalFailure = attempts >= MAX_ATTEMPTS;
+    await WebhookEvent.updateOne(
+      { _id: event._id, status: 'processing' },
+      {
+        $set: {
+          status: finalFailure ? 'failed' : 'received',
+          lastError: result.note,
+          nextAttemptAt: new Date(done.getTime() + backoffMs(attempts)),
+        },
+        $unset: { leaseUntil: 1 },
+      },
+    );
+    return 'retry';
+  }
+  await WebhookEvent.updateOne(
+    { _id: event._id, status: 'processing' },
+    {
+      $set: { status: result.outcome, outcome: result.note, processedAt: done },
+      $unset: { leaseUntil: 1, lastError: 1 },
+    },
+  );
+  return result.outcome;
+}
+
+/** 30 s, 1 min, 2 min ... capped at 1 h. */
+function backoffMs(attempts: number): number {
+  return Math.min(3_600_000, 30_000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Processes every stored event that is due (the jobs role and tests call it). */
+export async function processDueWebhookEvents(
+  ctx: PaymentsContext,
+  options: { limit?: number } = {},
+): Promise<number> {
+  const now = ctx.clock.now();
+  const due = await WebhookEvent.find(
+    {
+      $or: [
+        { status: 'received', nextAttemptAt: { $lte: now } },
+        { status: 'processing', leaseUntil: { $lt: now } },
+      ],
+    },
+    { _id: 1 },
+  )
+    .sort({ receivedAt: 1 })
+    .limit(options.limit ?? 100);
+  let handled = 0;
+  for (const { _id } of due) {
+    if ((await processWebhookEvent(ctx, String(_id))) !== 'busy') handled += 1;
+  }
+  return handled;
+}
+
+const refundEvents: Record<string, RefundStatus> = {
+  'refund.pending': 'pending',
+  'refund.processing': 'processing',
+  'refund.processed': 'processed',
+  'refund.failed': 'failed',
+  'refund.needs-attention': 'needs-attention',
+};
+
+async function dispatch(
+  ctx: PaymentsContext,
+  event: WebhookEventDocument,
+): Promise<{ outcome: 'processed' | 'ignored' | 'retry'; note: string }> {
+  const payload = event.payload as { data?: Record<string, unknown> };
+  const data = payload.data ?? {};
+  const name = event.event;
+
+  if (name === 'charge.success') {
+    const reference = typeof data.reference === 'string' ? data.reference : '';
+    const outcome = await fulfilPayment(ctx, reference);
+    switch (outcome.state) {
+      case 'fulfilled':
+        return { outcome: 'processed', note: 'fulfilled' };
+      case 'retry_later':
+        return { outcome: 'retry', note: outcome.reason };
+      case 'pending':
+        // Paystack announced a success its own verify does not show yet: ask again later.
+        return { outcome: 'retry', note: 'verify does not confirm success yet' };
+      case 'unknown_reference':
+        return { outcome: 'ignored', note: 'no payment of ours has this reference' };
+      case 'failed':
+      case 'flagged':
+        return { outcome: 'processed', note: outcome.state };
+    }
+  }
+
+  const refundStatus = refundEvents[name];
+  if (refundStatus) {
+    const reference = refundTransactionReference(data);
+    const payment = reference ? await Payment.findOne({ reference }) : null;
+    if (!payment?.refund) {
+      return { outcome: 'ignored', note: 'no refund of ours for this transaction' };
+    }
+    const moved = await advanceRefund(ctx, payment, refundStatus, stringOf(data.id));
+    return { outcome: 'processed', note: moved ? `refund ${refundStatus}` : 'refund already further' };
+  }
+
+  if (name.startsWith('charge.dispute.')) {
+    const transaction = (data.transaction ?? {}) as Record<string, unknown>;
+    const reference = stringOf(transaction.reference);
+    const payment = reference ? await Payment.findOne({ reference }) : null;
+    if (payment && name === 'charge.dispute.create') {
+      await Account.updateOne(
+        { _id: payment.accountId, 'flags.reference': { $ne: `dispute:${reference}` } },
+        {
+          $push: {
+            flags: {
+              kind: 'dispute',
+              reason: `Card dispute opened on payment ${reference}`,
+              reference: `dispute:${reference}`,
+              at: ctx.clock.now(),
+            },
+          },
+        },
+      );
+    }
+    await notifyAdmins(
+      {
+        event: 'dispute_opened',
+        dedupKey: `${name}:${event.eventKey}`,
+        data: {
+          event: name,
+          reference,
+          accountId: payment ? String(payment.accountId) : undefined,
+          status: stringOf(data.status),
+          amountMinor: data.refund_amount ?? transaction.amount,
+          dueAt: stringOf(data.dueAt ?? data.due_at),
+        },
+      },
+      { clock: ctx.clock },
+    );
+    return { outcome: 'processed', note: payment ? 'admins told, account flagged' : 'admins told' };
+  }
+
+  if (name.startsWith('subscription.') || name.startsWith('invoice.')) {
+    // Atlantic renews with charge_authorization and creates no Paystack subscriptions.
+    return { outcome: 'ignored', note: 'no linked Paystack subscription' };
+  }
+  return { outcome: 'ignored', note: 'event not used by Atlantic' };
+}
+
+function refundTransactionReference(data: Record<string, unknown>): string | undefined {
+  const direct = stringOf(data.transaction_reference);
+  if (direct) return direct;
+  const transaction = data.transaction;
+  if (typeof transaction === 'object' && transaction !== null) {
+    return stringOf((transaction as Record<string, unknown>).reference);
+  }
+  return undefined;
+}
+
+function stringOf(value: unknown): string | undefined {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (typeof value === 'number') return String(value);
+  return undefined;
+}

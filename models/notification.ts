@@ -1,0 +1,92 @@
+import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
+
+/**
+ * Every event core may raise. A closed list: an issue that adds an event adds
+ * it here (and its texts in each channel's renderer).
+ */
+export const notificationEvents = [
+  'welcome',
+  'payment_confirmed',
+  'payment_failed',
+  'payment_flagged',
+  'trial_started',
+  'trial_ending',
+  'deposit_refunded',
+  'deposit_refund_failed',
+  'renewal_due',
+  'usage_50',
+  'usage_80',
+  'usage_95',
+  'usage_100',
+  'wallet_low',
+  'cancelled',
+  'dispute_opened',
+] as const;
+export type NotificationEvent = (typeof notificationEvents)[number];
+
+/** Where a notification can go: the chat channels plus email. */
+export const notificationChannels = ['telegram', 'whatsapp', 'email'] as const;
+export type NotificationChannel = (typeof notificationChannels)[number];
+
+export const notificationAudiences = ['customer', 'admins'] as const;
+export type NotificationAudience = (typeof notificationAudiences)[number];
+
+/**
+ * pending: waiting for its channel (from `nextAttemptAt`); sending: claimed by
+ * a worker until `leaseUntil`; sent; failed: gave up; skipped: not delivered on
+ * purpose (preferences, no recipient on that channel).
+ */
+export const deliveryStatuses = ['pending', 'sending', 'sent', 'failed', 'skipped'] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+const deliverySchema = new Schema(
+  {
+    channel: { type: String, enum: notificationChannels, required: true },
+    status: { type: String, enum: deliveryStatuses, required: true, default: 'pending' },
+    /** Claims so far (each claim is one attempt, so a worker that dies mid-send counts too). */
+    attempts: { type: Number, required: true, min: 0, default: 0 },
+    nextAttemptAt: { type: Date, required: true },
+    leaseUntil: { type: Date, default: null },
+    claimedBy: { type: String, default: null, maxlength: 200 },
+    lastError: { type: String, default: null, maxlength: 1000 },
+    sentAt: { type: Date, default: null },
+  },
+  { _id: false },
+);
+
+/**
+ * One outbox item: an event for one account (or for the admins), written once
+ * per dedup key, with one delivery slot per channel. The process running a
+ * channel claims that channel's due slots atomically (core/notifications.ts).
+ */
+const notificationSchema = new Schema(
+  {
+    audience: { type: String, enum: notificationAudiences, required: true },
+    /** Required for the customer audience; absent for admin alerts. */
+    accountId: {
+      type: Schema.Types.ObjectId,
+      ref: 'Account',
+      required(this: { audience?: string }) {
+        return this.audience === 'customer';
+      },
+    },
+    event: { type: String, enum: notificationEvents, required: true },
+    /** What makes a repeat of the event a new notification (a month, a payment reference). */
+    period: { type: String, maxlength: 200 },
+    /** `<accountId>:<event>:<period>` for customers, `admins:<key>` for admin alerts. */
+    dedupKey: { type: String, required: true, maxlength: 500 },
+    /** Facts the renderers need (amounts, plan names, dates); no secrets. */
+    data: { type: Schema.Types.Mixed, default: () => ({}) },
+    deliveries: { type: [deliverySchema], required: true, default: () => [] },
+  },
+  { timestamps: true, strict: 'throw', minimize: false },
+);
+
+notificationSchema.index({ dedupKey: 1 }, { unique: true });
+notificationSchema.index({ 'deliveries.channel': 1, 'deliveries.status': 1, createdAt: 1 });
+notificationSchema.index({ accountId: 1, createdAt: -1 });
+
+export type NotificationData = InferSchemaType<typeof notificationSchema>;
+export type NotificationDocument = HydratedDocument<NotificationData>;
+
+export const Notification = mongoose.model('Notification', notificationSchema);

@@ -1,0 +1,33 @@
+import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
+
+/**
+ * A reusable Paystack authorization saved from a paid checkout, charged later for
+ * renewals and auto top-ups with `charge_authorization`. Only what Paystack
+ * returns for display and reuse is kept (no card number).
+ */
+const paymentMethodSchema = new Schema(
+  {
+    accountId: { type: Schema.Types.ObjectId, ref: 'Account', required: true },
+    provider: { type: String, enum: ['paystack'], required: true },
+    authorizationCode: { type: String, required: true },
+    /** Paystack's card fingerprint: the same card on another account has the same one. */
+    signature: { type: String },
+    email: { type: String, required: true },
+    last4: { type: String },
+    expMonth: { type: String },
+    expYear: { type: String },
+    brand: { type: String },
+    bank: { type: String },
+    isDefault: { type: Boolean, required: true, default: true },
+    savedFromReference: { type: String, required: true },
+  },
+  { timestamps: true, strict: 'throw' },
+);
+
+paymentMethodSchema.index({ accountId: 1, authorizationCode: 1 }, { unique: true });
+paymentMethodSchema.index({ accountId: 1, isDefault: -1, updatedAt: -1 });
+
+export type PaymentMethodData = InferSchemaType<typeof paymentMethodSchema>;
+export type PaymentMethodDocument = HydratedDocument<PaymentMethodData>;
+
+export const PaymentMethod = mongoose.model('PaymentMethod', paymentMethodSchema);
