@@ -122,7 +122,10 @@ export function renderInvoicePdf(
 }
 
 function draw(
-  doc: InstanceType<typeof PDFDocument>, invoice: IssuedInvoice, hasUnicodeFont: boolean): void {
+  doc: InstanceType<typeof PDFDocument>,
+  invoice: IssuedInvoice,
+  hasUnicodeFont: boolean,
+): void {
   const amount = (minor: number): string =>
     formatInvoiceMoney(minor, invoice.currency, hasUnicodeFont);
   const left = doc.page.margins.left;
@@ -130,15 +133,17 @@ function draw(
 
   // The business, top left; the document's identity, top right.
   const top = doc.y;
-  doc.font('bold').fontSize(16).text(invoice.business.name, left, top, { width: width / 2 });
-  doc.font('body').fontSize(9).text(invoice.business.address, { width: width / 2 });
-  doc.text(invoice.business.email, { width: width / 2 });
-  if (invoice.business.taxId) doc.text(`Tax ID: ${invoice.business.taxId}`, { width: width / 2 });
+  const leftWidth = width * 0.45;
+  doc.font('bold').fontSize(16).text(invoice.business.name, left, top, { width: leftWidth });
+  doc.font('body').fontSize(9).text(invoice.business.address, { width: leftWidth });
+  doc.text(invoice.business.email, { width: leftWidth });
+  if (invoice.business.taxId) doc.text(`Tax ID: ${invoice.business.taxId}`, { width: leftWidth });
   const leftBottom = doc.y;
 
-  const right = left + width / 2;
+  const right = left + leftWidth;
+  const rightWidth = width - leftWidth;
   doc.font('bold').fontSize(16).text('Invoice / Receipt', right, top, {
-    width: width / 2,
+    width: rightWidth,
     align: 'right',
   });
   doc.font('body').fontSize(9);
@@ -148,15 +153,18 @@ function draw(
     `Paid: ${formatInvoiceDate(invoice.paidAt)}`,
     `Payment reference: ${invoice.paymentReference}`,
   ]) {
-    doc.text(line, right, doc.y, { width: width / 2, align: 'right' });
+    doc.text(line, right, doc.y, { width: rightWidth, align: 'right' });
   }
   doc.y = Math.max(leftBottom, doc.y) + 20;
 
   // The customer.
   doc.font('bold').fontSize(10).text('Billed to', left, doc.y);
   doc.font('body').fontSize(9);
-  const customerLines = [invoice.customer.name, invoice.customer.email, invoice.customer.phone]
-    .filter((value): value is string => typeof value === 'string' && value !== '');
+  const customerLines = [
+    invoice.customer.name,
+    invoice.customer.email,
+    invoice.customer.phone,
+  ].filter((value): value is string => typeof value === 'string' && value !== '');
   for (const line of customerLines.length > 0 ? customerLines : ['Customer']) doc.text(line);
   doc.moveDown(1.5);
 
@@ -167,7 +175,9 @@ function draw(
     { title: 'Unit price', x: left + width * 0.56, width: width * 0.22, align: 'right' as const },
     { title: 'Amount', x: left + width * 0.78, width: width * 0.22, align: 'right' as const },
   ];
+  const pageBottom = doc.page.height - doc.page.margins.bottom;
   const row = (cells: string[], bold = false): void => {
+    if (doc.y > pageBottom - 40) doc.addPage();
     const y = doc.y;
     let bottom = y;
     doc.font(bold ? 'bold' : 'body').fontSize(9);
@@ -192,12 +202,18 @@ function draw(
   );
   rule();
   for (const line of invoice.lines) {
-    row([line.description, String(line.quantity), amount(line.unitMinor), amount(line.amountMinor)]);
+    row([
+      line.description,
+      String(line.quantity),
+      amount(line.unitMinor),
+      amount(line.amountMinor),
+    ]);
   }
   rule();
 
   // Totals, right-aligned under the amounts.
   const totalsRow = (label: string, value: string, bold = false): void => {
+    if (doc.y > pageBottom - 40) doc.addPage();
     const y = doc.y;
     doc.font(bold ? 'bold' : 'body').fontSize(bold ? 11 : 9);
     doc.text(label, left + width * 0.4, y, { width: width * 0.38, align: 'right' });

@@ -271,10 +271,7 @@ export async function listInvoices(
 }
 
 /** One issued invoice of the account by its number (ATL-2026-000123), or null. */
-export async function getInvoice(
-  accountId: IdLike,
-  number: string,
-): Promise<IssuedInvoice | null> {
+export async function getInvoice(accountId: IdLike, number: string): Promise<IssuedInvoice | null> {
   const doc = await Invoice.findOne({
     accountId: idString(accountId),
     number: number.trim().toUpperCase(),
@@ -298,7 +295,8 @@ async function numberInvoice(
   await ensureCounter(year);
   for (let round = 0; round < MAX_NUMBERING_ROUNDS; round += 1) {
     const invoice = await Invoice.findById(invoiceId).lean();
-    if (!invoice) throw new DomainError('INTERNAL', `invoice ${invoiceId} vanished while numbering`);
+    if (!invoice)
+      throw new DomainError('INTERNAL', `invoice ${invoiceId} vanished while numbering`);
     if (invoice.sequence != null) return toIssuedInvoice(invoice);
 
     const counter = await InvoiceCounter.findOne({ year }).lean();
@@ -383,15 +381,18 @@ interface InvoiceRecord {
   business?: { name: string; address: string; email: string; taxId?: string | null } | null;
   lines: { description: string; quantity: number; unitMinor: number; amountMinor: number }[];
   currency: string;
-  vat: { enabled: boolean; rateBps: number };
+  vat?: { enabled: boolean; rateBps: number } | null;
   netMinor: number;
   vatMinor: number;
   totalMinor: number;
 }
 
 function toIssuedInvoice(doc: InvoiceRecord): IssuedInvoice {
-  if (doc.sequence == null || doc.number == null || !doc.business) {
-    throw new DomainError('INTERNAL', `invoice ${String(doc._id)} has no number yet`);
+  if (doc.sequence == null || doc.number == null || !doc.business || !doc.vat) {
+    throw new DomainError(
+      'INTERNAL',
+      `invoice ${String(doc._id)} has no number yet or is incomplete`,
+    );
   }
   return {
     id: String(doc._id),

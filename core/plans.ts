@@ -55,7 +55,8 @@ export const DEFAULT_PLANS: readonly PlanDefinition[] = [
   {
     code: 'starter',
     name: 'Starter',
-    description: '10 GB every week (rolling from the day you start), HTTPS to web ports, one location.',
+    description:
+      '10 GB every week (rolling from the day you start), HTTPS to web ports, one location.',
     kind: 'recurring',
     prices: [{ currency: 'NGN', amountMinor: 350_000 }],
     billingPeriod: { unit: 'month', count: 1 },
@@ -70,7 +71,8 @@ export const DEFAULT_PLANS: readonly PlanDefinition[] = [
   {
     code: 'personal',
     name: 'Personal',
-    description: '100 GB a month, HTTP, HTTPS and SOCKS5, every location, rotation and sticky sessions.',
+    description:
+      '100 GB a month, HTTP, HTTPS and SOCKS5, every location, rotation and sticky sessions.',
     kind: 'recurring',
     prices: [{ currency: 'NGN', amountMinor: 1_500_000 }],
     billingPeriod: { unit: 'month', count: 1 },
@@ -178,7 +180,10 @@ export async function getPlanForSale(code: string): Promise<PlanRecord> {
 }
 
 /** Price of one billing period in `currency`; UNSUPPORTED when the plan has no price there. */
-export function planPrice(plan: Pick<PlanData, 'code' | 'name' | 'prices'>, currency: Currency): number {
+export function planPrice(
+  plan: Pick<PlanData, 'code' | 'name' | 'prices'>,
+  currency: Currency,
+): number {
   const price = plan.prices.find((p) => p.currency === currency);
   if (!price) {
     throw new DomainError('UNSUPPORTED', `The ${plan.name} plan is not sold in ${currency}.`, {
@@ -267,9 +272,13 @@ export async function updatePlan(
     (key) => !(EDITABLE_KEYS as readonly string[]).includes(key),
   );
   if (unknown.length > 0) {
-    throw new DomainError('VALIDATION_FAILED', `These plan fields cannot be edited: ${unknown.join(', ')}.`, {
-      details: { fields: unknown },
-    });
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      `These plan fields cannot be edited: ${unknown.join(', ')}.`,
+      {
+        details: { fields: unknown },
+      },
+    );
   }
   for (let attempt = 0; attempt < MAX_EDIT_ATTEMPTS; attempt += 1) {
     const current = await getPlan(code);
@@ -299,9 +308,13 @@ export async function updatePlan(
       ...validatePlan(merged as unknown as PlanData),
     ];
     if (problems.length > 0) {
-      throw new DomainError('VALIDATION_FAILED', `The plan change is not valid: ${problems.join('; ')}.`, {
-        details: { planCode: current.code, problems },
-      });
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `The plan change is not valid: ${problems.join('; ')}.`,
+        {
+          details: { planCode: current.code, problems },
+        },
+      );
     }
     const updated = await Plan.findOneAndUpdate(
       { code: current.code, version: current.version },
@@ -318,9 +331,13 @@ export async function updatePlan(
     ).lean<PlanRecord>();
     if (updated) return normalise(updated);
     if (options.expectedVersion !== undefined) {
-      throw new DomainError('CONFLICT', 'The plan was changed by someone else; reload and edit again.', {
-        details: { planCode: current.code },
-      });
+      throw new DomainError(
+        'CONFLICT',
+        'The plan was changed by someone else; reload and edit again.',
+        {
+          details: { planCode: current.code },
+        },
+      );
     }
   }
   throw new DomainError('CONFLICT', 'The plan is being edited by someone else; try again.', {
@@ -335,8 +352,12 @@ export async function updatePlan(
 export function validatePlan(plan: PlanData): string[] {
   const problems: string[] = [];
   const currencies = plan.prices.map((p) => p.currency);
-  if (new Set(currencies).size !== currencies.length) problems.push('each currency may have one price');
-  if (plan.locations.kind === 'choose' && !(Number.isSafeInteger(plan.locations.max) && plan.locations.max >= 1)) {
+  if (new Set(currencies).size !== currencies.length)
+    problems.push('each currency may have one price');
+  if (
+    plan.locations.kind === 'choose' &&
+    !(Number.isSafeInteger(plan.locations.max) && plan.locations.max >= 1)
+  ) {
     problems.push('a plan that lets the customer choose locations needs max of at least 1');
   }
   switch (plan.kind) {
@@ -344,14 +365,16 @@ export function validatePlan(plan: PlanData): string[] {
       if (plan.prices.length === 0) problems.push('a recurring plan needs a price');
       if (!plan.billingPeriod) problems.push('a recurring plan needs a billing period');
       if (!plan.quota) problems.push('a recurring plan needs a data quota');
-      else if (plan.quota.period === 'trial') problems.push("only a trial has a 'trial' quota period");
+      else if (plan.quota.period === 'trial')
+        problems.push("only a trial has a 'trial' quota period");
       if (plan.payg) problems.push('a recurring plan has no pay-as-you-go rates');
       if (plan.trial) problems.push('a recurring plan has no trial settings');
       break;
     case 'trial':
       if (!plan.trial) problems.push('a trial plan needs its duration and data');
       if (plan.billingPeriod) problems.push('a trial plan has no billing period');
-      if (!plan.quota || plan.quota.period !== 'trial') problems.push("a trial plan needs a quota with period 'trial'");
+      if (!plan.quota || plan.quota.period !== 'trial')
+        problems.push("a trial plan needs a quota with period 'trial'");
       else if (plan.trial && plan.quota.bytes !== plan.trial.dataBytes) {
         problems.push('the trial quota must equal the trial data allowance');
       }
@@ -425,9 +448,15 @@ export function comparePlans(
           ? { amountMinor: price.amountMinor, currency, per: { ...plan.billingPeriod } }
           : null,
       payg: rate
-        ? { hourlyRateMinor: rate.hourlyRateMinor, perGbRateMinor: rate.perGbRateMinor ?? null, currency }
+        ? {
+            hourlyRateMinor: rate.hourlyRateMinor,
+            perGbRateMinor: rate.perGbRateMinor ?? null,
+            currency,
+          }
         : null,
-      data: plan.quota ? { bytes: plan.quota.bytes, period: plan.quota.period, pooled: plan.quota.pooled } : null,
+      data: plan.quota
+        ? { bytes: plan.quota.bytes, period: plan.quota.period, pooled: plan.quota.pooled }
+        : null,
       trialDays: plan.trial?.durationDays ?? null,
       protocols: [...plan.protocols],
       locations: plan.locations.kind === 'all' ? 'all' : plan.locations.max,
@@ -461,7 +490,11 @@ function labelsOf(row: PlanComparisonRow): PlanComparisonRow['labels'] {
     data = `${amount} ${period}${row.data.pooled ? ` shared by ${row.seats} members` : ''}`;
   }
   const locations =
-    row.locations === 'all' ? 'all locations' : row.locations === 1 ? 'one location' : `${row.locations} locations`;
+    row.locations === 'all'
+      ? 'all locations'
+      : row.locations === 1
+        ? 'one location'
+        : `${row.locations} locations`;
   const protocols = row.protocols.map((p) => p.toUpperCase()).join(', ');
   return { price, data, locations, protocols };
 }
@@ -485,7 +518,9 @@ function rank(code: string): number {
 function normalise(raw: PlanRecord): PlanRecord {
   const { __v: _version, ...rest } = raw as PlanRecord & { __v?: number };
   const locations: PlanLocations =
-    rest.locations.kind === 'choose' ? { kind: 'choose', max: rest.locations.max } : { kind: 'all' };
+    rest.locations.kind === 'choose'
+      ? { kind: 'choose', max: rest.locations.max }
+      : { kind: 'all' };
   return { ...rest, locations };
 }
 
@@ -503,7 +538,10 @@ async function schemaProblems(merged: Record<string, unknown>): Promise<string[]
     if (error instanceof MongooseError.ValidationError) {
       return Object.values(error.errors).map((e) => e.message);
     }
-    if (error instanceof MongooseError.StrictModeError || error instanceof MongooseError.CastError) {
+    if (
+      error instanceof MongooseError.StrictModeError ||
+      error instanceof MongooseError.CastError
+    ) {
       return [error.message];
     }
     throw error;
@@ -511,5 +549,7 @@ async function schemaProblems(merged: Record<string, unknown>): Promise<string[]
 }
 
 function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
+  return (
+    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
+  );
 }

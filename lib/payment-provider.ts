@@ -234,15 +234,15 @@ export interface CreatedCustomer {
 }
 
 /** `details` of an `UPSTREAM_FAILED` error raised by a payment provider. */
-export interface UpstreamFailureDetails {
+export type UpstreamFailureDetails = {
   kind: 'timeout' | 'network' | 'server' | 'rate_limited' | 'invalid_response';
   status?: number;
   retryable: true;
   endpoint: string;
-}
+};
 
 /** `details` of a `PAYMENT_REJECTED` error raised by a payment provider. */
-export interface PaymentRejectedDetails {
+export type PaymentRejectedDetails = {
   kind: 'unauthorized' | 'rejected';
   status: number;
   /** Paystack's own `message`, e.g. "Duplicate Transaction Reference". */
@@ -251,4 +251,4 @@ export interface PaymentRejectedDetails {
   providerCode?: string;
   retryable: false;
   endpoint: string;
-}
+};

@@ -56,8 +56,12 @@ const deliverySchema = new Schema(
 
 /**
  * One outbox item: an event for one account (or for the admins), written once
- * per dedup key, with one delivery slot per channel. The process running a
- * channel claims that channel's due slots atomically (core/notifications.ts).
+ * per dedup key, with one delivery slot per channel, kept under the channel's
+ * name (`deliveries.telegram`). Slots are keyed rather than kept in an array
+ * so a claim updates plain paths (`deliveries.telegram.status`) without the
+ * positional operator, and each channel's queue has its own index.
+ * The process running a channel claims that channel's due slots atomically
+ * (core/notifications.ts).
  */
 const notificationSchema = new Schema(
   {
@@ -77,13 +81,20 @@ const notificationSchema = new Schema(
     dedupKey: { type: String, required: true, maxlength: 500 },
     /** Facts the renderers need (amounts, plan names, dates); no secrets. */
     data: { type: Schema.Types.Mixed, default: () => ({}) },
-    deliveries: { type: [deliverySchema], required: true, default: () => [] },
+    deliveries: {
+      telegram: { type: deliverySchema },
+      whatsapp: { type: deliverySchema },
+      email: { type: deliverySchema },
+    },
   },
   { timestamps: true, strict: 'throw', minimize: false },
 );
 
 notificationSchema.index({ dedupKey: 1 }, { unique: true });
-notificationSchema.index({ 'deliveries.channel': 1, 'deliveries.status': 1, createdAt: 1 });
+for (const channel of notificationChannels) {
+  // Each channel's queue: claimNext asks for this channel's pending or expired slots, oldest first.
+  notificationSchema.index({ [`deliveries.${channel}.status`]: 1, createdAt: 1 });
+}
 notificationSchema.index({ accountId: 1, createdAt: -1 });
 
 export type NotificationData = InferSchemaType<typeof notificationSchema>;

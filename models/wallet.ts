@@ -48,6 +48,7 @@ export type WalletModel = typeof Wallet;
 export function walletModelOn(connection: Connection): WalletModel {
   if (connection === mongoose.connection) return Wallet;
   return (
-    (connection.models.Wallet as WalletModel | undefined) ?? connection.model('Wallet', walletSchema)
+    (connection.models.Wallet as WalletModel | undefined) ??
+    connection.model('Wallet', walletSchema)
   );
 }

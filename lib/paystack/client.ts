@@ -48,7 +48,8 @@ export interface PaystackClientOptions {
 }
 
 /** The five endpoints, named as in logs, error details and the emulator's fault injection. */
-export type PaystackEndpoint = 'initialize' | 'verify' | 'charge_authorization' | 'refund' | 'customer';
+export type PaystackEndpoint =
+  'initialize' | 'verify' | 'charge_authorization' | 'refund' | 'customer';
 
 export function createPaystackClient(options: PaystackClientOptions): PaymentProvider {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -64,6 +65,7 @@ export function createPaystackClient(options: PaystackClientOptions): PaymentPro
     schema: T,
   ): Promise<z.infer<T>> {
     const startedMs = Date.now();
+    const deadline = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let text: string;
     try {
@@ -75,11 +77,11 @@ export function createPaystackClient(options: PaystackClientOptions): PaymentPro
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadline,
       });
       text = await response.text();
     } catch (error) {
-      const kind = isTimeout(error) ? 'timeout' : 'network';
+      const kind = deadline.aborted || isTimeout(error) ? 'timeout' : 'network';
       logger?.warn({ endpoint, kind, durationMs: Date.now() - startedMs }, 'paystack.unreachable');
       throw upstream(
         kind === 'timeout'
@@ -303,8 +305,11 @@ function isRefusal(json: unknown): boolean {
   return typeof json === 'object' && json !== null && 'status' in json && json.status === false;
 }
 
+/** By name, not `instanceof`: fetch's DOMException may come from another realm (jest's vm). */
 function isTimeout(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+  const name =
+    typeof error === 'object' && error !== null && 'name' in error ? error.name : undefined;
+  return name === 'TimeoutError' || name === 'AbortError';
 }
 
 function upstream(message: string, details: UpstreamFailureDetails, cause?: unknown): DomainError {

@@ -123,7 +123,9 @@ export class WebhookSender {
   ): Promise<DeliveryResult[]> {
     const queued = this.held ?? [];
     this.held = undefined;
-    return this.track(this.deliverAll(reorder(queued, options.order ?? 'as-is'), options.parallel ?? false));
+    return this.track(
+      this.deliverAll(reorder(queued, options.order ?? 'as-is'), options.parallel ?? false),
+    );
   }
 
   /** Resolves when no delivery is in flight (background ones included). */

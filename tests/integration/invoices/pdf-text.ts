@@ -1,0 +1,58 @@
+/**
+ * Reads the text back out of an uncompressed pdfkit PDF, enough for tests:
+ * pdfkit writes every text run as `[<hex> kerning <hex>] TJ`, in bytes of the
+ * standard font's WinAnsi encoding, or in glyph ids of an embedded font whose
+ * `/ToUnicode` CMap (a `bfrange` with an array) maps them back to characters.
+ * https://opensource.adobe.com/dc-acrobat-sdk-docs/pdfstandards/PDF32000_2008.pdf (9.10.3)
+ */
+export function pdfText(pdf: Buffer): string[] {
+  const source = pdf.toString('latin1');
+  const objects = new Map<string, string>();
+  for (const match of source.matchAll(/(\d+) 0 obj([\s\S]*?)endobj/g)) {
+    objects.set(match[1] ?? '', match[2] ?? '');
+  }
+
+  // Resource name (F1) -> object id of the font -> its glyph map, if any.
+  const fontObjectByName = new Map<string, string>();
+  for (const body of objects.values()) {
+    for (const match of body.matchAll(/\/(F\d+) (\d+) 0 R/g)) {
+      fontObjectByName.set(match[1] ?? '', match[2] ?? '');
+    }
+  }
+  const glyphMapOf = (fontName: string): Map<number, string> | null => {
+    const fontBody = objects.get(fontObjectByName.get(fontName) ?? '') ?? '';
+    const toUnicode = /\/ToUnicode (\d+) 0 R/.exec(fontBody)?.[1];
+    if (toUnicode === undefined) return null;
+    const cmap = objects.get(toUnicode) ?? '';
+    const map = new Map<number, string>();
+    for (const range of cmap.matchAll(/<([0-9a-f]+)> <[0-9a-f]+> \[([^\]]*)\]/gi)) {
+      const start = parseInt(range[1] ?? '0', 16);
+      [...(range[2] ?? '').matchAll(/<([0-9a-f]+)>/gi)].forEach((code, offset) => {
+        map.set(start + offset, String.fromCodePoint(parseInt(code[1] ?? '0', 16)));
+      });
+    }
+    return map;
+  };
+
+  const runs: string[] = [];
+  for (const body of objects.values()) {
+    if (!body.includes('stream')) continue;
+    let glyphs: Map<number, string> | null = null;
+    for (const token of body.matchAll(/\/(F\d+) [\d.]+ Tf|\[([^\]]*)\] TJ/g)) {
+      if (token[1] !== undefined) {
+        glyphs = glyphMapOf(token[1]);
+        continue;
+      }
+      const hex = [...(token[2] ?? '').matchAll(/<([0-9a-f]*)>/gi)].map((m) => m[1]).join('');
+      if (glyphs) {
+        const map = glyphs;
+        runs.push(
+          (hex.match(/.{4}/g) ?? []).map((unit) => map.get(parseInt(unit, 16)) ?? '?').join(''),
+        );
+      } else {
+        runs.push(Buffer.from(hex, 'hex').toString('latin1'));
+      }
+    }
+  }
+  return runs;
+}
