@@ -47,8 +47,9 @@ const invoiceSchema = new Schema(
     },
     business: {
       name: { type: String, required: true, trim: true, maxlength: 256 },
-      address: { type: String, required: true, trim: true, maxlength: 1000 },
-      email: { type: String, required: true, trim: true, maxlength: 254 },
+      // Optional: a fresh install has no address until an admin sets one.
+      address: { type: String, trim: true, maxlength: 1000, default: '' },
+      email: { type: String, trim: true, maxlength: 254, default: '' },
       taxId: { type: String, trim: true, maxlength: 64 },
     },
     lines: {

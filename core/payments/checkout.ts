@@ -96,8 +96,8 @@ export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequ
   } catch (err) {
     if ((err as { code?: number }).code !== 11000) throw err;
     // Another checkout for the same account and purpose won the race: share its link.
-    const winner = await Payment.findOne({ openCheckoutKey });
-    if (winner?.authorizationUrl) return toCheckout(winner, true);
+    const winner = await awaitLink(openCheckoutKey);
+    if (winner) return toCheckout(winner, true);
     throw new DomainError('CONFLICT', 'A checkout is already being prepared; try again.', {
       cause: err,
     });
@@ -186,6 +186,23 @@ async function priceOf(
     }
   }
 }
+
+/**
+ * The payment that won a checkout race may still be waiting for Paystack's
+ * answer (possibly in another process): wait for its link, as long as a
+ * Paystack call may take, checking every 50 ms.
+ */
+async function awaitLink(openCheckoutKey: string): Promise<PaymentDocument | null> {
+  const deadline = Date.now() + LINK_WAIT_MS;
+  for (;;) {
+    const winner = await Payment.findOne({ openCheckoutKey });
+    if (!winner || winner.authorizationUrl) return winner;
+    if (Date.now() > deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const LINK_WAIT_MS = 12_000;
 
 function toCheckout(payment: PaymentDocument, reused: boolean): Checkout {
   if (!payment.authorizationUrl) throw new Error('checkout without a payment link');

@@ -391,8 +391,15 @@ describe('computeEntitlements: what an entitled account gets', () => {
 
 describe('checkConnection: every refusal', () => {
   const ok = { protocol: 'https', port: 443, location: 'ng', openConnections: 0 } as const;
-  const cases: [string, string, Partial<ConnectionRequest>, 'ok' | RefusalCode, RegExp?][] = [
-    ['starter', 'HTTPS to 443 in its location', {}, 'ok'],
+  type Case = [
+    code: string,
+    what: string,
+    request: Partial<ConnectionRequest>,
+    expected: 'ok' | RefusalCode,
+    message: RegExp | null,
+  ];
+  const table: Case[] = [
+    ['starter', 'HTTPS to 443 in its location', {}, 'ok', null],
     [
       'starter',
       'plain HTTP',
@@ -415,12 +422,12 @@ describe('checkConnection: every refusal', () => {
       /Upgrade to PAYG for all protocols/,
     ],
     ['starter', 'HTTPS to port 8443', { port: 8443 }, 'PORT_NOT_ALLOWED', /port 443 only/],
-    ['starter', 'port 25', { port: 25 }, 'PORT_BLOCKED'],
-    ['personal', 'port 25', { protocol: 'socks5', port: 25 }, 'PORT_BLOCKED'],
-    ['personal', 'SOCKS5 to port 22', { protocol: 'socks5', port: 22 }, 'ok'],
-    ['trial', 'HTTPS to port 8443 (only Starter is port-restricted)', { port: 8443 }, 'ok'],
-    ['personal', 'port 0', { port: 0 }, 'PORT_NOT_ALLOWED'],
-    ['personal', 'port 65536', { port: 65_536 }, 'PORT_NOT_ALLOWED'],
+    ['starter', 'port 25', { port: 25 }, 'PORT_BLOCKED', null],
+    ['personal', 'port 25', { protocol: 'socks5', port: 25 }, 'PORT_BLOCKED', null],
+    ['personal', 'SOCKS5 to port 22', { protocol: 'socks5', port: 22 }, 'ok', null],
+    ['trial', 'HTTPS to port 8443 (only Starter is port-restricted)', { port: 8443 }, 'ok', null],
+    ['personal', 'port 0', { port: 0 }, 'PORT_NOT_ALLOWED', null],
+    ['personal', 'port 65536', { port: 65_536 }, 'PORT_NOT_ALLOWED', null],
     [
       'starter',
       'a location outside the plan',
@@ -428,11 +435,11 @@ describe('checkConnection: every refusal', () => {
       'LOCATION_NOT_IN_PLAN',
       /Upgrade to Personal/,
     ],
-    ['personal', 'a location that does not exist', { location: 'zz' }, 'UNKNOWN_LOCATION'],
-    ['starter', 'a location that does not exist', { location: 'zz' }, 'UNKNOWN_LOCATION'],
-    ['personal', 'an upper-case location code', { location: 'GB' }, 'ok'],
-    ['personal', 'no location (any)', { location: null }, 'ok'],
-    ['starter', 'one connection under the limit', { openConnections: 1 }, 'ok'],
+    ['personal', 'a location that does not exist', { location: 'zz' }, 'UNKNOWN_LOCATION', null],
+    ['starter', 'a location that does not exist', { location: 'zz' }, 'UNKNOWN_LOCATION', null],
+    ['personal', 'an upper-case location code', { location: 'GB' }, 'ok', null],
+    ['personal', 'no location (any)', { location: null }, 'ok', null],
+    ['starter', 'one connection under the limit', { openConnections: 1 }, 'ok', null],
     [
       'starter',
       'the connection over the limit',
@@ -440,16 +447,24 @@ describe('checkConnection: every refusal', () => {
       'CONNECTION_LIMIT',
       /allows 2 connections/,
     ],
-    ['team', 'the 51st team connection', { openConnections: 50 }, 'CONNECTION_LIMIT'],
+    ['team', 'the 51st team connection', { openConnections: 50 }, 'CONNECTION_LIMIT', null],
     [
       'payg',
       'plain HTTP to port 8080 anywhere',
       { protocol: 'http', port: 8080, location: 'us' },
       'ok',
+      null,
     ],
   ];
+  const cases = table.map(([code, what, request, expected, message]) => ({
+    code,
+    what,
+    request,
+    expected,
+    message,
+  }));
 
-  it.each(cases)('%s: %s → %s', (code, _what, request, expected, message) => {
+  it.each(cases)('$code: $what → $expected', ({ code, request, expected, message }) => {
     const decision = checkConnection(computeEntitlements(inputFor(code)), { ...ok, ...request });
     if (expected === 'ok') {
       expect(decision).toEqual({ ok: true });
