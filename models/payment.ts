@@ -85,6 +85,11 @@ const paymentSchema = new Schema(
     authorization: { type: authorizationSchema },
     fulfilledAt: { type: Date },
     flagReason: { type: String },
+    /**
+     * Set when a paid payment cannot be fulfilled automatically (it bought a plan
+     * while another was running): the money is kept safe, an admin decides.
+     */
+    needsReviewAt: { type: Date },
     lastVerifyError: { type: String },
     verifyAttempts: { type: Number, required: true, default: 0 },
     refund: { type: refundSchema },

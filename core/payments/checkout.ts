@@ -15,6 +15,7 @@ import { DomainError } from '../../lib/errors.js';
 import { newReference } from '../../lib/ids.js';
 import { formatMoney, type Currency } from '../../lib/money.js';
 import { getPlan, planPrice } from '../plans.js';
+import { getLiveSubscription } from '../subscriptions.js';
 import { assertTrialAllowed } from './trial.js';
 import type { PaymentsContext } from './context.js';
 
@@ -60,6 +61,9 @@ export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequ
   const currency = request.currency ?? settings.currency;
   const { amountMinor, planCode } = await priceOf(ctx, request, currency);
   if (request.purpose === 'trial_deposit') await assertTrialAllowed(request.accountId);
+  if (request.purpose === 'plan' || request.purpose === 'trial_deposit') {
+    await assertNoPaidPlanRunning(request.accountId);
+  }
 
   const openCheckoutKey = `${request.accountId}:${request.purpose}`;
   const existing = await Payment.findOne({ openCheckoutKey });
@@ -141,6 +145,21 @@ export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequ
     'payment.checkout_created',
   );
   return toCheckout(payment, false);
+}
+
+/**
+ * A second plan cannot be bought on top of a running one: that is a plan change
+ * (prorated), not a purchase. A running trial or an unpaid checkout is fine.
+ */
+async function assertNoPaidPlanRunning(accountId: string): Promise<void> {
+  const live = await getLiveSubscription(accountId);
+  if (live && (live.status === 'active' || live.status === 'past_due')) {
+    throw new DomainError(
+      'CONFLICT',
+      `You already have the ${live.planCode} plan. Change plans instead of buying a second one.`,
+      { details: { planCode: live.planCode, status: live.status } },
+    );
+  }
 }
 
 async function priceOf(

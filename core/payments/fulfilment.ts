@@ -75,7 +75,15 @@ export async function fulfilPayment(ctx: PaymentsContext, reference: string): Pr
   }
   if (payment.fulfilledAt) return { state: 'fulfilled', reference };
 
-  await applyEffects(ctx, payment);
+  if (payment.needsReviewAt) {
+    return { state: 'flagged', reference, reason: payment.flagReason ?? 'needs review' };
+  }
+  try {
+    await applyEffects(ctx, payment);
+  } catch (err) {
+    if (!isDomainError(err, 'CONFLICT')) throw err;
+    return holdForReview(ctx, payment, err.message);
+  }
   await Payment.updateOne(
     { _id: payment._id, fulfilledAt: { $exists: false } },
     { $set: { fulfilledAt: ctx.clock.now() } },
@@ -85,6 +93,28 @@ export async function fulfilPayment(ctx: PaymentsContext, reference: string): Pr
     'payment.fulfilled',
   );
   return { state: 'fulfilled', reference };
+}
+
+/** Paid, but what it bought clashes with the account's state: keep the money, ask an admin. */
+async function holdForReview(
+  ctx: PaymentsContext,
+  payment: PaymentDocument,
+  reason: string,
+): Promise<FulfilmentOutcome> {
+  await Payment.updateOne(
+    { _id: payment._id, needsReviewAt: { $exists: false } },
+    { $set: { needsReviewAt: ctx.clock.now(), flagReason: reason } },
+  );
+  ctx.logger.warn({ reference: payment.reference, reason }, 'payment.needs_review');
+  await notifyAdmins(
+    {
+      event: 'payment_flagged',
+      dedupKey: `payment_flagged:${payment.reference}`,
+      data: paymentSummary(payment, { reason, paid: true }),
+    },
+    { clock: ctx.clock },
+  );
+  return { state: 'flagged', reference: payment.reference, reason };
 }
 
 type Verdict =

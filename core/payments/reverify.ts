@@ -51,7 +51,7 @@ export async function reverifyPendingPayments(
     {
       $or: [
         { status: 'pending', createdAt: { $lte: new Date(now - olderThanMs) } },
-        { status: 'paid', fulfilledAt: { $exists: false } },
+        { status: 'paid', fulfilledAt: { $exists: false }, needsReviewAt: { $exists: false } },
       ],
     },
     { reference: 1, status: 1, createdAt: 1 },

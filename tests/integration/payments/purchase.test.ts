@@ -17,7 +17,9 @@ useTestDatabase();
 const h = usePaymentsHarness();
 
 async function callbackPage(reference: string): Promise<{ status: number; html: string }> {
-  const res = await fetch(`${h.apiUrl}/payments/callback?trxref=${reference}&reference=${reference}`);
+  const res = await fetch(
+    `${h.apiUrl}/payments/callback?trxref=${reference}&reference=${reference}`,
+  );
   return { status: res.status, html: await res.text() };
 }
 
@@ -72,7 +74,9 @@ describe('buying a plan', () => {
 
     const page = await callbackPage(checkout.reference);
     expect(page.html).toContain('data-state="fulfilled"');
-    expect(await Subscription.countDocuments({ accountId: customer._id, status: 'active' })).toBe(1);
+    expect(await Subscription.countDocuments({ accountId: customer._id, status: 'active' })).toBe(
+      1,
+    );
 
     const before = h.processed.length;
     await h.emulator.releaseDeliveries();
@@ -109,7 +113,11 @@ describe('buying a plan', () => {
 
   it('shares one link between concurrent checkouts for the same thing', async () => {
     const customer = await h.newCustomer();
-    const request = { accountId: String(customer._id), purpose: 'plan' as const, planCode: 'starter' };
+    const request = {
+      accountId: String(customer._id),
+      purpose: 'plan' as const,
+      planCode: 'starter',
+    };
     const links = await Promise.all(Array.from({ length: 5 }, () => h.payments.checkout(request)));
 
     expect(new Set(links.map((l) => l.reference)).size).toBe(1);
