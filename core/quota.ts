@@ -18,7 +18,8 @@ import {
   type QuotaUsageModel,
 } from '../models/quota-usage.js';
 
-export type AccountId = string | Types.ObjectId;
+/** An account `_id`, as an ObjectId or its hex string (the same as core/wallet.ts). */
+type AccountId = string | Types.ObjectId;
 
 export interface QuotaDatabaseOption {
   /** Defaults to mongoose's default connection; tests pass another to act as a second process. */

@@ -267,6 +267,8 @@ export async function activateFromPayment(
     const terms = initialTerms(plan, now, input);
     const live = await getLiveSubscription(accountId);
     if (live) {
+      // A racing fulfilment of this same payment got here first.
+      if (live.activatedByPaymentRef === paymentRef) return live;
       if (live.status === 'pending_payment') {
         const taken = await Subscription.findOneAndUpdate(
           { _id: live._id, status: 'pending_payment', revision: live.revision },
@@ -295,7 +297,7 @@ export async function activateFromPayment(
       }
       throw new DomainError(
         'CONFLICT',
-        `This account already has a ${live.status.replace('_', ' ')} ${live.planCode} subscription.`,
+        `This account already has a live ${live.planCode} subscription (${live.status.replace('_', ' ')}).`,
         {
           details: {
             subscriptionId: String(live._id),

@@ -10,6 +10,8 @@ export const notificationEvents = [
   'payment_failed',
   'payment_flagged',
   'trial_started',
+  /** A trial deposit was paid but this person (card, email, chat identity) already had a trial. */
+  'trial_refused',
   'trial_ending',
   'deposit_refunded',
   'deposit_refund_failed',

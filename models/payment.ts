@@ -72,6 +72,8 @@ const paymentSchema = new Schema(
     currency: { type: String, enum: CURRENCIES, required: true },
     email: { type: String, required: true },
     status: { type: String, enum: paymentStatuses, required: true, default: 'pending' },
+    /** When the checkout was opened, by the business clock (re-verification ages from it). */
+    openedAt: { type: Date, required: true },
     /**
      * `${accountId}:${purpose}` while a checkout is pending: a unique index keeps one
      * open checkout per account and purpose, so concurrent checkouts share one link.
@@ -104,7 +106,7 @@ paymentSchema.index(
   { unique: true, partialFilterExpression: { openCheckoutKey: { $exists: true } } },
 );
 paymentSchema.index({ accountId: 1, createdAt: -1 });
-paymentSchema.index({ status: 1, createdAt: 1 });
+paymentSchema.index({ status: 1, openedAt: 1 });
 
 export type PaymentData = InferSchemaType<typeof paymentSchema>;
 export type PaymentDocument = HydratedDocument<PaymentData>;

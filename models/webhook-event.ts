@@ -1,6 +1,12 @@
 import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
 
-export const webhookEventStatuses = ['received', 'processing', 'processed', 'ignored', 'failed'] as const;
+export const webhookEventStatuses = [
+  'received',
+  'processing',
+  'processed',
+  'ignored',
+  'failed',
+] as const;
 export type WebhookEventStatus = (typeof webhookEventStatuses)[number];
 
 /**

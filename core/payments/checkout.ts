@@ -42,7 +42,10 @@ export interface Checkout {
 export const MIN_TOPUP_MINOR = 10_000;
 export const MAX_TOPUP_MINOR = 100_000_000;
 
-export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequest): Promise<Checkout> {
+export async function createCheckout(
+  ctx: PaymentsContext,
+  request: CheckoutRequest,
+): Promise<Checkout> {
   const account = await Account.findById(request.accountId);
   if (!account || account.status === 'deleted') {
     throw new DomainError('NOT_FOUND', 'No such account.');
@@ -66,7 +69,11 @@ export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequ
   }
 
   const openCheckoutKey = `${request.accountId}:${request.purpose}`;
-  const existing = await Payment.findOne({ openCheckoutKey });
+  let existing = await Payment.findOne({ openCheckoutKey });
+  if (existing && !existing.authorizationUrl && isInFlight(existing)) {
+    // Another request is talking to Paystack for this checkout right now.
+    existing = await awaitLink(openCheckoutKey);
+  }
   if (existing) {
     if (
       existing.authorizationUrl &&
@@ -96,6 +103,7 @@ export async function createCheckout(ctx: PaymentsContext, request: CheckoutRequ
       currency,
       email: account.email,
       openCheckoutKey,
+      openedAt: ctx.clock.now(),
     });
   } catch (err) {
     if ((err as { code?: number }).code !== 11000) throw err;
@@ -179,7 +187,10 @@ async function priceOf(
         throw new DomainError('VALIDATION_FAILED', 'Start a trial with a deposit instead.');
       }
       if (plan.code === 'payg') {
-        throw new DomainError('VALIDATION_FAILED', 'Pay-as-you-go needs a wallet top-up, not a plan purchase.');
+        throw new DomainError(
+          'VALIDATION_FAILED',
+          'Pay-as-you-go needs a wallet top-up, not a plan purchase.',
+        );
       }
       return { amountMinor: planPrice(plan, currency), planCode: plan.code };
     }
@@ -223,13 +234,19 @@ async function awaitLink(openCheckoutKey: string): Promise<PaymentDocument | nul
 
 const LINK_WAIT_MS = 12_000;
 
+/** A checkout without a link younger than a Paystack call can take is still being opened. */
+function isInFlight(payment: PaymentDocument): boolean {
+  const createdAt = (payment as { createdAt?: Date }).createdAt;
+  return createdAt !== undefined && Date.now() - createdAt.getTime() < LINK_WAIT_MS;
+}
+
 function toCheckout(payment: PaymentDocument, reused: boolean): Checkout {
   if (!payment.authorizationUrl) throw new Error('checkout without a payment link');
   return {
     reference: payment.reference,
     authorizationUrl: payment.authorizationUrl,
     amountMinor: payment.amountMinor,
-    currency: payment.currency as Currency,
+    currency: payment.currency,
     reused,
   };
 }

@@ -15,7 +15,6 @@ import { Payment, type PaymentDocument } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
 import { Account } from '../../models/account.js';
 import { isDomainError } from '../../lib/errors.js';
-import type { Currency } from '../../lib/money.js';
 import type { VerifiedTransaction } from '../../lib/payment-provider.js';
 import { activateFromPayment } from '../subscriptions.js';
 import { credit } from '../wallet.js';
@@ -39,7 +38,10 @@ export type FulfilmentOutcome =
   /** No payment of ours has this reference. */
   | { state: 'unknown_reference'; reference: string };
 
-export async function fulfilPayment(ctx: PaymentsContext, reference: string): Promise<FulfilmentOutcome> {
+export async function fulfilPayment(
+  ctx: PaymentsContext,
+  reference: string,
+): Promise<FulfilmentOutcome> {
   let payment = await Payment.findOne({ reference });
   if (!payment) return { state: 'unknown_reference', reference };
   if (payment.status === 'flagged') {
@@ -251,7 +253,20 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Pro
           { clock: ctx.clock },
         );
       } else {
-        await refundDeposit(ctx, reference, { reason: claim.reason, method: 'card' });
+        await notify(
+          {
+            accountId,
+            event: 'trial_refused',
+            period: reference,
+            data: { reference, alreadyUsed: claim.reason, depositMinor: payment.amountMinor },
+          },
+          { clock: ctx.clock },
+        );
+        ctx.faults.reach('fulfil.trial_refused');
+        await refundDeposit(ctx, reference, {
+          reason: `trial_already_used:${claim.reason}`,
+          method: 'card',
+        });
       }
       description = 'Refundable trial deposit';
       break;
@@ -261,7 +276,7 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Pro
         accountId,
         {
           amountMinor: payment.amountMinor,
-          currency: payment.currency as Currency,
+          currency: payment.currency,
           key: `topup:${reference}`,
           kind: 'topup',
           reference,
@@ -283,7 +298,7 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Pro
       paymentReference: reference,
       customer: { email: account?.email ?? payment.email },
       lines: [{ description, quantity: 1, unitMinor: payment.amountMinor }],
-      currency: payment.currency as Currency,
+      currency: payment.currency,
       // Deposits and prepaid balances are not sales yet; VAT applies to plans only.
       vat: payment.purpose === 'plan' ? settings.vat : { enabled: false, rateBps: 0 },
       business: settings.business,

@@ -31,7 +31,8 @@ export async function reverifyPendingPayments(
 ): Promise<ReverifyReport> {
   const settings = await ctx.settings.get();
   const now = ctx.clock.now().getTime();
-  const olderThanMs = (options.olderThanMinutes ?? settings.pendingPaymentReverifyAfterMinutes) * 60_000;
+  const olderThanMs =
+    (options.olderThanMinutes ?? settings.pendingPaymentReverifyAfterMinutes) * 60_000;
   const giveUpMs = (options.giveUpAfterHours ?? 48) * 3_600_000;
   const report: ReverifyReport = {
     checked: 0,
@@ -50,21 +51,20 @@ export async function reverifyPendingPayments(
   const due = await Payment.find(
     {
       $or: [
-        { status: 'pending', createdAt: { $lte: new Date(now - olderThanMs) } },
+        { status: 'pending', openedAt: { $lte: new Date(now - olderThanMs) } },
         { status: 'paid', fulfilledAt: { $exists: false }, needsReviewAt: { $exists: false } },
       ],
     },
-    { reference: 1, status: 1, createdAt: 1 },
+    { reference: 1, status: 1, openedAt: 1 },
   )
-    .sort({ createdAt: 1 })
+    .sort({ openedAt: 1 })
     .limit(options.limit ?? 200);
 
   for (const payment of due) {
     const outcome = await fulfilPayment(ctx, payment.reference);
     report.checked += 1;
     report.outcomes[outcome.state] += 1;
-    const createdAt = (payment as { createdAt?: Date }).createdAt?.getTime() ?? now;
-    if (outcome.state === 'pending' && now - createdAt > giveUpMs) {
+    if (outcome.state === 'pending' && now - payment.openedAt.getTime() > giveUpMs) {
       const changed = await Payment.updateOne(
         { _id: payment._id, status: 'pending' },
         { $set: { status: 'abandoned' }, $unset: { openCheckoutKey: 1 } },

@@ -14,7 +14,6 @@ import { ChannelIdentity } from '../../models/channel-identity.js';
 import { Payment, type PaymentDocument, type RefundStatus } from '../../models/payment.js';
 import { TrialClaim, type TrialClaimKind } from '../../models/trial-claim.js';
 import { DomainError, isDomainError } from '../../lib/errors.js';
-import type { Currency } from '../../lib/money.js';
 import { credit } from '../wallet.js';
 import { notify, notifyAdmins } from '../notifications.js';
 import { endTrial, getCurrentSubscription, listDueTrials } from '../subscriptions.js';
@@ -31,21 +30,26 @@ const refusalText: Record<TrialRefusal, string> = {
 };
 
 /** The claims that identify the person behind an account (without the card, unknown before payment). */
-async function identityClaims(accountId: string): Promise<{ kind: TrialClaimKind; value: string }[]> {
+async function identityClaims(
+  accountId: string,
+): Promise<{ kind: TrialClaimKind; value: string }[]> {
   const account = await Account.findById(accountId);
   const claims: { kind: TrialClaimKind; value: string }[] = [{ kind: 'account', value: accountId }];
   if (account?.email) claims.push({ kind: 'email', value: account.email });
   const identities = await ChannelIdentity.find({ accountId });
-  for (const identity of identities) claims.push({ kind: identity.channel, value: identity.externalId });
+  for (const identity of identities)
+    claims.push({ kind: identity.channel, value: identity.externalId });
   return claims;
 }
 
 /** Refuses a trial deposit checkout for someone who already had a trial. */
 export async function assertTrialAllowed(accountId: string): Promise<void> {
   const claims = await identityClaims(accountId);
-  const taken = await TrialClaim.findOne({ $or: claims.map(({ kind, value }) => ({ kind, value })) });
+  const taken = await TrialClaim.findOne({
+    $or: claims.map(({ kind, value }) => ({ kind, value })),
+  });
   if (taken) {
-    throw new DomainError('TRIAL_NOT_ALLOWED', refusalText[taken.kind as TrialRefusal], {
+    throw new DomainError('TRIAL_NOT_ALLOWED', refusalText[taken.kind], {
       details: { claim: taken.kind },
     });
   }
@@ -71,8 +75,11 @@ export async function claimTrial(
       if ((err as { code?: number }).code !== 11000) throw err;
       const holder = await TrialClaim.findOne({ kind, value });
       if (holder && holder.paymentReference !== payment.reference) {
-        ctx.logger.info({ reference: payment.reference, claim: kind }, 'trial.refused_after_payment');
-        return { ok: false, reason: kind as TrialRefusal };
+        ctx.logger.info(
+          { reference: payment.reference, claim: kind },
+          'trial.refused_after_payment',
+        );
+        return { ok: false, reason: kind };
       }
     }
   }
@@ -120,15 +127,15 @@ export async function refundDeposit(
   const payment = await Payment.findOne({ reference });
   const refund = payment?.refund;
   if (!payment || !refund) throw new Error(`refund record of ${reference} vanished`);
-  const method = refund.method as 'card' | 'wallet';
-  if (refund.status !== 'requested') return outcomeOf(refund.status as RefundStatus, method);
+  const method = refund.method;
+  if (refund.status !== 'requested') return outcomeOf(refund.status, method);
 
   if (method === 'wallet') {
     await credit(
       String(payment.accountId),
       {
         amountMinor: refund.amountMinor,
-        currency: payment.currency as Currency,
+        currency: payment.currency,
         key: `deposit-refund:${reference}`,
         kind: 'refund',
         reference,
@@ -145,7 +152,7 @@ export async function refundDeposit(
     const result = await ctx.provider.refund({
       reference,
       amountMinor: refund.amountMinor,
-      currency: payment.currency as Currency,
+      currency: payment.currency,
       merchantNote: `Atlantic trial deposit: ${refund.reason}`,
       customerNote: 'Your Atlantic trial deposit',
     });
@@ -155,7 +162,8 @@ export async function refundDeposit(
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     if (isDomainError(err, 'PAYMENT_REJECTED')) {
-      const providerMessage = String(err.details?.providerMessage ?? reason);
+      const given = err.details?.providerMessage;
+      const providerMessage = typeof given === 'string' ? given : reason;
       if (/already|fully (refunded|reversed)/i.test(providerMessage)) {
         // An earlier run's refund reached Paystack before it died: the refund exists.
         await advanceRefund(ctx, payment, 'pending');

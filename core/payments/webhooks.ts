@@ -10,6 +10,7 @@
  * https://paystack.com/docs/payments/webhooks/
  */
 import { createHash } from 'node:crypto';
+import { Types } from 'mongoose';
 import { WebhookEvent, type WebhookEventDocument } from '../../models/webhook-event.js';
 import { Payment } from '../../models/payment.js';
 import { Account } from '../../models/account.js';
@@ -59,11 +60,13 @@ export async function receivePaystackWebhook(
     return store();
   });
   const duplicate = stored.upsertedCount === 0;
-  const eventId =
+  const eventId: unknown =
     stored.upsertedId ??
     (await WebhookEvent.findOne({ provider: 'paystack', eventKey }, { _id: 1 }))?._id;
-  if (!eventId) throw new Error(`webhook event ${eventKey} not found after storing it`);
-  return { status: 200, eventId: String(eventId), duplicate };
+  if (!(eventId instanceof Types.ObjectId)) {
+    throw new Error(`webhook event ${eventKey} not found after storing it`);
+  }
+  return { status: 200, eventId: eventId.toHexString(), duplicate };
 }
 
 interface ParsedEvent {
@@ -232,7 +235,10 @@ async function dispatch(
       return { outcome: 'ignored', note: 'no refund of ours for this transaction' };
     }
     const moved = await advanceRefund(ctx, payment, refundStatus, stringOf(data.id));
-    return { outcome: 'processed', note: moved ? `refund ${refundStatus}` : 'refund already further' };
+    return {
+      outcome: 'processed',
+      note: moved ? `refund ${refundStatus}` : 'refund already further',
+    };
   }
 
   if (name.startsWith('charge.dispute.')) {

@@ -16,7 +16,12 @@ import { noFaults, type FaultPoints } from '../../lib/faults.js';
 import { createLogger } from '../../lib/logger.js';
 import { createMetricsRegistry } from '../../lib/metrics.js';
 import { createPaystackClient } from '../../lib/paystack/client.js';
-import { startPaystackEmulator, type PaystackEmulator } from '../../lib/paystack/emulator/index.js';
+import {
+  startPaystackEmulator,
+  type PayOptions,
+  type PaystackEmulator,
+} from '../../lib/paystack/emulator/index.js';
+import { Payment } from '../../models/payment.js';
 import { Account, type AccountDocument } from '../../models/account.js';
 import type { ProcessOutcome } from '../../core/payments/webhooks.js';
 
@@ -37,6 +42,10 @@ export interface PaymentsHarness {
   readonly processed: ProcessedWebhook[];
   /** Resolves once `count` webhook events in total have been processed (counting earlier ones). */
   waitForProcessed(count: number): Promise<ProcessedWebhook[]>;
+  /** Resolves when `condition` holds, checking now and after each processed webhook. */
+  waitUntil(condition: () => Promise<boolean>, timeoutMs?: number): Promise<void>;
+  /** The customer pays on Paystack; resolves once our side has settled the payment. */
+  payAndSettle(reference: string, options?: PayOptions): Promise<void>;
   /** A customer with an email, ready to check out. */
   newCustomer(email?: string): Promise<AccountDocument>;
   /** A payments service with other fault points (the same database, emulator and clock). */
@@ -57,7 +66,9 @@ export function usePaymentsHarness(
   let ctx: PaymentsContext | undefined;
   const settings = createSettingsStore({ clock, refreshMs: 0 });
 
-  const serviceWith = (faults: FaultPoints): { service: PaymentsService; context: PaymentsContext } => {
+  const serviceWith = (
+    faults: FaultPoints,
+  ): { service: PaymentsService; context: PaymentsContext } => {
     if (!emulator) throw new Error('harness not started');
     const context: PaymentsContext = {
       provider: createPaystackClient({ secretKey, baseUrl: emulator.baseUrl, timeoutMs: 2_000 }),
@@ -140,6 +151,28 @@ export function usePaymentsHarness(
       if (processed.length >= count) return Promise.resolve(processed.slice());
       return new Promise((resolve) => {
         waiters.push({ count, resolve: () => resolve(processed.slice()) });
+      });
+    },
+    async waitUntil(condition, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (await condition()) return;
+        if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+        await Promise.race([
+          new Promise<void>((resolve) => waiters.push({ count: processed.length + 1, resolve })),
+          new Promise<void>((resolve) =>
+            setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1),
+          ),
+        ]);
+      }
+    },
+    async payAndSettle(reference, options) {
+      await need(emulator, 'emulator').pay(reference, options);
+      await this.waitUntil(async () => {
+        const payment = await Payment.findOne({ reference });
+        return (
+          payment !== null && (payment.fulfilledAt !== undefined || payment.status === 'flagged')
+        );
       });
     },
     async newCustomer(email) {

@@ -262,7 +262,7 @@ describe('one live subscription per account', () => {
       priceMinor: 1,
       currency: 'NGN',
       status: 'active',
-    };
+    } as const;
     await Subscription.create(doc);
     await expect(Subscription.create(doc)).rejects.toMatchObject({ code: 11000 });
     await Subscription.create({ ...doc, liveAccountId: undefined, status: 'expired' });
