@@ -53,6 +53,12 @@ export interface PaymentProvider {
   chargeAuthorization(input: ChargeAuthorizationInput): Promise<ChargeResult>;
   /** Refunds all or part of a paid transaction (https://paystack.com/docs/api/refund/#create). */
   refund(input: RefundInput): Promise<RefundResult>;
+  /**
+   * The refunds of one transaction, newest first
+   * (https://paystack.com/docs/api/refund/#list). A refund whose request may have
+   * reached Paystack before our process died is found here instead of being made twice.
+   */
+  listRefunds(input: { reference: string }): Promise<RefundResult[]>;
   /** Creates (or, for a known email, returns) a Paystack customer (https://paystack.com/docs/api/customer/#create). */
   createCustomer(input: CreateCustomerInput): Promise<CreatedCustomer>;
 }

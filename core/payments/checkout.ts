@@ -70,7 +70,7 @@ export async function createCheckout(
 
   const openCheckoutKey = `${request.accountId}:${request.purpose}`;
   let existing = await Payment.findOne({ openCheckoutKey });
-  if (existing && !existing.authorizationUrl && isInFlight(existing)) {
+  if (existing && !existing.authorizationUrl && isInFlight(existing, ctx)) {
     // Another request is talking to Paystack for this checkout right now.
     existing = await awaitLink(openCheckoutKey);
   }
@@ -109,7 +109,7 @@ export async function createCheckout(
     if ((err as { code?: number }).code !== 11000) throw err;
     // Another checkout for the same account and purpose won the race: share its link.
     const winner = await awaitLink(openCheckoutKey);
-    if (winner) return toCheckout(winner, true);
+    if (winner?.authorizationUrl) return toCheckout(winner, true);
     throw new DomainError('CONFLICT', 'A checkout is already being prepared; try again.', {
       cause: err,
     });
@@ -227,17 +227,19 @@ async function awaitLink(openCheckoutKey: string): Promise<PaymentDocument | nul
   for (;;) {
     const winner = await Payment.findOne({ openCheckoutKey });
     if (!winner || winner.authorizationUrl) return winner;
-    if (Date.now() > deadline) return null;
+    if (Date.now() > deadline) return winner;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
 const LINK_WAIT_MS = 12_000;
 
-/** A checkout without a link younger than a Paystack call can take is still being opened. */
-function isInFlight(payment: PaymentDocument): boolean {
-  const createdAt = (payment as { createdAt?: Date }).createdAt;
-  return createdAt !== undefined && Date.now() - createdAt.getTime() < LINK_WAIT_MS;
+/**
+ * A checkout without a link, opened less time ago than a Paystack call can take,
+ * is still being opened by someone; an older one belongs to a process that died.
+ */
+function isInFlight(payment: PaymentDocument, ctx: PaymentsContext): boolean {
+  return ctx.clock.now().getTime() - payment.openedAt.getTime() < LINK_WAIT_MS;
 }
 
 function toCheckout(payment: PaymentDocument, reused: boolean): Checkout {

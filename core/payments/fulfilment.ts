@@ -150,11 +150,8 @@ async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<V
       return { state: 'success', transaction };
     }
     case 'failed': {
-      const changed = await Payment.updateOne(
-        { _id: payment._id, status: 'pending' },
-        { $set: { status: 'failed' }, $unset: { openCheckoutKey: 1 } },
-      );
-      if (changed.modifiedCount === 1) {
+      // Announced first under its dedup key, then recorded: a crash in between loses nothing.
+      if (payment.status === 'pending') {
         await notify(
           {
             accountId: String(payment.accountId),
@@ -165,6 +162,10 @@ async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<V
           { clock: ctx.clock },
         );
       }
+      await Payment.updateOne(
+        { _id: payment._id, status: 'pending' },
+        { $set: { status: 'failed' }, $unset: { openCheckoutKey: 1 } },
+      );
       return {
         state: 'other',
         outcome: { state: 'failed', reference, reason: transaction.gatewayResponse ?? 'failed' },

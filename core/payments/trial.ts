@@ -149,6 +149,16 @@ export async function refundDeposit(
   }
 
   try {
+    // A run that died after Paystack took the refund left it `requested` here:
+    // look before asking again, so the customer is never refunded twice.
+    const [earlier] = (await ctx.provider.listRefunds({ reference })).filter(
+      (r) => r.status !== 'failed',
+    );
+    if (earlier) {
+      await advanceRefund(ctx, payment, earlier.status, String(earlier.id));
+      return outcomeOf(earlier.status, method);
+    }
+    ctx.faults.reach('refund.checked_provider');
     const result = await ctx.provider.refund({
       reference,
       amountMinor: refund.amountMinor,
@@ -164,11 +174,6 @@ export async function refundDeposit(
     if (isDomainError(err, 'PAYMENT_REJECTED')) {
       const given = err.details?.providerMessage;
       const providerMessage = typeof given === 'string' ? given : reason;
-      if (/already|fully (refunded|reversed)/i.test(providerMessage)) {
-        // An earlier run's refund reached Paystack before it died: the refund exists.
-        await advanceRefund(ctx, payment, 'pending');
-        return { state: 'pending', method };
-      }
       await advanceRefund(ctx, payment, 'failed');
       return { state: 'failed', method, reason: providerMessage };
     }
@@ -188,7 +193,8 @@ const rank: Record<RefundStatus, number> = {
 
 /**
  * Moves a refund forward only (Paystack's events may arrive late, twice or out
- * of order); announces the final state once.
+ * of order). A final state is announced before it is recorded, under a dedup
+ * key, so a process that dies in between re-announces nothing and loses nothing.
  */
 export async function advanceRefund(
   ctx: PaymentsContext,
@@ -196,18 +202,8 @@ export async function advanceRefund(
   status: RefundStatus,
   providerRefundId?: string,
 ): Promise<boolean> {
-  const earlier = (Object.keys(rank) as RefundStatus[]).filter((s) => rank[s] < rank[status]);
-  const changed = await Payment.updateOne(
-    { _id: payment._id, 'refund.status': { $in: earlier } },
-    {
-      $set: {
-        'refund.status': status,
-        'refund.updatedAt': ctx.clock.now(),
-        ...(providerRefundId ? { 'refund.providerRefundId': providerRefundId } : {}),
-      },
-    },
-  );
-  if (changed.modifiedCount === 0) return false;
+  const current = payment.refund?.status;
+  if (current !== undefined && rank[current] >= rank[status]) return false;
   const accountId = String(payment.accountId);
   const data = {
     reference: payment.reference,
@@ -231,7 +227,19 @@ export async function advanceRefund(
       { clock: ctx.clock },
     );
   }
-  return true;
+  ctx.faults.reach('refund.announced');
+  const earlier = (Object.keys(rank) as RefundStatus[]).filter((s) => rank[s] < rank[status]);
+  const changed = await Payment.updateOne(
+    { _id: payment._id, 'refund.status': { $in: earlier } },
+    {
+      $set: {
+        'refund.status': status,
+        'refund.updatedAt': ctx.clock.now(),
+        ...(providerRefundId ? { 'refund.providerRefundId': providerRefundId } : {}),
+      },
+    },
+  );
+  return changed.modifiedCount === 1;
 }
 
 function outcomeOf(status: RefundStatus, method: 'card' | 'wallet'): RefundOutcome {

@@ -30,6 +30,7 @@ import {
   paystackCustomerResponseSchema,
   paystackErrorSchema,
   paystackInitializeResponseSchema,
+  paystackRefundListResponseSchema,
   paystackRefundResponseSchema,
   paystackVerifyResponseSchema,
 } from './schemas.js';
@@ -49,7 +50,7 @@ export interface PaystackClientOptions {
 
 /** The five endpoints, named as in logs, error details and the emulator's fault injection. */
 export type PaystackEndpoint =
-  'initialize' | 'verify' | 'charge_authorization' | 'refund' | 'customer';
+  'initialize' | 'verify' | 'charge_authorization' | 'refund' | 'list_refunds' | 'customer';
 
 export function createPaystackClient(options: PaystackClientOptions): PaymentProvider {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -228,6 +229,23 @@ export function createPaystackClient(options: PaystackClientOptions): PaymentPro
         transactionReference: data.transaction.reference,
       };
       return result;
+    },
+
+    async listRefunds(input) {
+      const { data } = await call(
+        'list_refunds',
+        'GET',
+        `/refund?transaction=${encodeURIComponent(input.reference)}`,
+        undefined,
+        paystackRefundListResponseSchema,
+      );
+      return data.map((refund): RefundResult => ({
+        id: refund.id,
+        status: refund.status,
+        amountMinor: refund.amount,
+        currency: refund.currency,
+        transactionReference: refund.transaction.reference,
+      }));
     },
 
     async createCustomer(input) {

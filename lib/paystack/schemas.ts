@@ -177,6 +177,8 @@ export const paystackInitializeResponseSchema = paystackEnvelope(paystackInitial
 export const paystackVerifyResponseSchema = paystackEnvelope(paystackTransactionSchema);
 export const paystackChargeResponseSchema = paystackEnvelope(paystackChargeSchema);
 export const paystackRefundResponseSchema = paystackEnvelope(paystackRefundDataSchema);
+/** `GET /refund` answers a list (with paging `meta`, unused here). */
+export const paystackRefundListResponseSchema = paystackEnvelope(z.array(paystackRefundDataSchema));
 export const paystackCustomerResponseSchema = paystackEnvelope(paystackCustomerDataSchema);
 
 // ---------------------------------------------------------------------------

@@ -561,6 +561,23 @@ export async function startPaystackEmulator(
     return ok('Refund has been queued for processing', refundJson(created, transaction));
   }
 
+  /** `GET /refund?transaction=` (reference or id): that transaction's refunds, newest first. */
+  function listRefunds(key: string | undefined): Answer {
+    const matches = [...refunds.values()]
+      .filter(
+        (item) =>
+          key === undefined ||
+          item.transactionReference === key ||
+          String(item.transactionId) === key,
+      )
+      .sort((a, b) => b.id - a.id)
+      .flatMap((item) => {
+        const transaction = transactions.get(item.transactionReference);
+        return transaction ? [refundJson(item, transaction)] : [];
+      });
+    return ok('Refunds retrieved', matches);
+  }
+
   function customer(body: Record<string, unknown>): Answer {
     const email = text(body.email);
     if (email === undefined || !EMAIL_PATTERN.test(email)) {
@@ -921,6 +938,11 @@ export async function startPaystackEmulator(
     }
     if (method === 'POST' && url.pathname === '/refund')
       return api('refund', request, response, refund);
+    if (method === 'GET' && url.pathname === '/refund') {
+      return api('list_refunds', request, response, () =>
+        listRefunds(url.searchParams.get('transaction') ?? undefined),
+      );
+    }
     if (method === 'POST' && url.pathname === '/customer')
       return api('customer', request, response, customer);
     if (first === 'checkout' && second !== undefined && parts.length <= 3) {
