@@ -129,7 +129,8 @@ async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<V
   try {
     transaction = await ctx.provider.verifyTransaction(reference);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    if (!isDomainError(err, ['PAYMENT_REJECTED', 'UPSTREAM_FAILED'])) throw err;
+    const reason = err.message;
     await Payment.updateOne(
       { _id: payment._id },
       { $set: { lastVerifyError: reason }, $inc: { verifyAttempts: 1 } },

@@ -170,7 +170,9 @@ export async function refundDeposit(
     await advanceRefund(ctx, payment, result.status, String(result.id));
     return outcomeOf(result.status, method);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    // Only Paystack's own answers are outcomes here; anything else is a bug or a crash.
+    if (!isDomainError(err, ['PAYMENT_REJECTED', 'UPSTREAM_FAILED'])) throw err;
+    const reason = err.message;
     if (isDomainError(err, 'PAYMENT_REJECTED')) {
       const given = err.details?.providerMessage;
       const providerMessage = typeof given === 'string' ? given : reason;
