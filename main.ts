@@ -19,8 +19,18 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { startDatabaseServer, DatabaseConfigError, type DatabaseServer } from './lib/database.js';
 import { createMetricsRegistry } from './lib/metrics.js';
 import type { Role } from './lib/role.js';
-import { createApiRole } from './api/index.js';
+import { createApiRole, type ApiRole } from './api/index.js';
+import { paymentRoutes } from './api/payments.js';
+import { sandboxRoutes } from './api/sandbox.js';
 import { createJobsRole } from './jobs/index.js';
+import { registerPaymentJobs } from './jobs/payments.js';
+import { PaymentsService } from './core/payments/index.js';
+import { seedPlans } from './core/plans.js';
+import { createSettingsStore } from './core/settings.js';
+import { systemClock } from './lib/clock.js';
+import { noFaults } from './lib/faults.js';
+import { createPaystackClient } from './lib/paystack/client.js';
+import { startPaystackEmulator, type PaystackEmulator } from './lib/paystack/emulator/index.js';
 
 /** Roles this build contains; the rest arrive with their issues. */
 const builtRoles = ['api', 'jobs'] as const satisfies readonly RoleName[];
@@ -35,6 +45,7 @@ interface Running {
   roles: Role[];
   database: DatabaseServer;
   logger: Logger;
+  sandbox?: PaystackEmulator;
 }
 
 async function main(): Promise<void> {
@@ -120,21 +131,80 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
   const pingDatabase = async (): Promise<void> => {
     await db.command({ ping: 1 });
   };
+
+  const clock = systemClock;
+  await seedPlans(clock);
+  const settings = createSettingsStore({ clock });
+  let paystackBaseUrl = config.paystack.baseUrl;
+  if (config.paystack.sandbox) {
+    // Only outside production with no Paystack configured (config/ guarantees it).
+    running.sandbox = await startPaystackEmulator({
+      secretKey: config.paystack.secretKey,
+      host: '127.0.0.1',
+      logger: logger.child({ component: 'paystack-sandbox' }),
+    });
+    paystackBaseUrl = running.sandbox.baseUrl;
+    logger.warn(
+      { paystack: paystackBaseUrl, shop: `${config.publicUrl}/sandbox` },
+      'PAYSTACK SANDBOX: no PAYSTACK_SECRET_KEY is set, so payments go to a local Paystack emulator and no real money moves. Set PAYSTACK_SECRET_KEY to use Paystack.',
+    );
+  }
+  const payments = new PaymentsService(
+    {
+      provider: createPaystackClient({
+        secretKey: config.paystack.secretKey,
+        baseUrl: paystackBaseUrl,
+        logger,
+      }),
+      settings,
+      clock,
+      logger: logger.child({ component: 'payments' }),
+      publicUrl: config.publicUrl,
+      faults: noFaults,
+    },
+    config.paystack.secretKey,
+  );
+  let apiRole: ApiRole | undefined;
   const factories: Record<BuiltRole, () => Role> = {
     api: () =>
-      createApiRole({
+      (apiRole = createApiRole({
         port: config.api.port,
         host: config.bindHost,
         logger,
         metrics,
         pingDatabase,
+        trustProxy: config.trustProxy,
+        mountRoutes: (app) => {
+          app.use(
+            paymentRoutes({
+              payments,
+              logger,
+              webhookAllowedIps: config.paystack.webhookAllowedIps,
+              links: {
+                telegramBotUsername: config.telegram.botUsername,
+                whatsappNumber: config.whatsapp.publicNumber,
+              },
+            }),
+          );
+          if (config.paystack.sandbox) app.use(sandboxRoutes({ payments, logger }));
+        },
+      })),
+    jobs: () =>
+      createJobsRole({
+        db,
+        logger,
+        workerName: `${os.hostname()}:${process.pid}`,
+        register: (agenda) => registerPaymentJobs(agenda, payments),
       }),
-    jobs: () => createJobsRole({ db, logger, workerName: `${os.hostname()}:${process.pid}` }),
   };
   for (const name of names) {
     const role = factories[name]();
     await role.start();
     running.roles.push(role);
+    if (name === 'api' && running.sandbox && apiRole) {
+      // The sandbox sends its webhooks to this process's own api.
+      running.sandbox.setWebhookUrl(`http://127.0.0.1:${apiRole.address().port}/webhooks/paystack`);
+    }
   }
   return running;
 }
@@ -148,6 +218,7 @@ async function stopAll(running: Running | undefined, logger: Logger): Promise<vo
       logger.error({ err, role: role.name }, 'role.stop_failed');
     }
   }
+  await running.sandbox?.stop();
   await mongoose.disconnect();
   await running.database.stop();
   logger.info('shutdown.done');

@@ -20,6 +20,8 @@ export interface JobsRoleOptions {
   drainTimeoutMs?: number;
   /** How long a claimed job stays locked to this worker without renewal. Default 10 min. */
   lockLifetimeMs?: number;
+  /** Defines and schedules the jobs (one file per duty under jobs/); runs before processing starts. */
+  register?: (agenda: Agenda) => Promise<void>;
 }
 
 export interface JobsRole extends Role {
@@ -44,6 +46,8 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
     name: 'jobs',
     agenda,
     async start() {
+      await agenda.ready;
+      await options.register?.(agenda);
       await agenda.start();
       logger.info({ worker: options.workerName }, 'jobs.started');
     },

@@ -124,7 +124,7 @@ export async function processWebhookEvent(
       $set: { status: 'processing', leaseUntil: new Date(now.getTime() + LEASE_MS) },
       $inc: { attempts: 1 },
     },
-    { new: true },
+    { returnDocument: 'after' },
   );
   if (!event) return 'busy';
 

@@ -1,0 +1,256 @@
+/**
+ * Paystack webhooks end to end: signed `charge.success` deliveries from 50
+ * concurrent senders (20 % of them duplicates) to POST /webhooks/paystack; an
+ * event counts as processed once it is stored, verified against the Paystack
+ * emulator (its own process) and the payment fulfilled (plan or wallet top-up,
+ * invoice, notification). The peer in the same run is a bare Express route that
+ * only checks the signature and answers 200.
+ *
+ * Target (issue 3): at least 500 processed events per second, none lost, none doubled.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import express from 'express';
+import mongoose from 'mongoose';
+import { pino } from 'pino';
+import { startMongoEngine } from '../lib/mongo-engine/index.js';
+import { createApiRole } from '../api/index.js';
+import { paymentRoutes } from '../api/payments.js';
+import { PaymentsService } from '../core/payments/index.js';
+import { seedPlans } from '../core/plans.js';
+import { createSettingsStore } from '../core/settings.js';
+import { systemClock } from '../lib/clock.js';
+import { noFaults } from '../lib/faults.js';
+import { createMetricsRegistry } from '../lib/metrics.js';
+import { createPaystackClient } from '../lib/paystack/client.js';
+import { isValidPaystackSignature, signPaystackBody } from '../lib/paystack/signature.js';
+import { Account } from '../models/account.js';
+import { Payment } from '../models/payment.js';
+import { Invoice } from '../models/invoice.js';
+import { LedgerEntry } from '../models/ledger-entry.js';
+import { Subscription } from '../models/subscription.js';
+
+const EVENTS = 2_000;
+const DUPLICATE_SHARE = 0.2;
+const SENDERS = 50;
+
+interface SendStats {
+  latenciesMs: number[];
+  seconds: number;
+  failures: number;
+}
+
+async function startEmulatorProcess(secretKey: string) {
+  const root = path.resolve(import.meta.dirname, '..');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'lib/paystack/emulator/main.ts'),
+      '--secret-key',
+      secretKey,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (!child.stdout) throw new Error('emulator has no stdout');
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+  const { baseUrl } = JSON.parse(line) as { baseUrl: string };
+  return { baseUrl, stop: () => child.kill('SIGTERM') };
+}
+
+async function control(baseUrl: string, secretKey: string, pathname: string, body: unknown) {
+  const res = await fetch(`${baseUrl}/_emulator/${pathname}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`emulator control ${pathname}: ${res.status} ${await res.text()}`);
+}
+
+/** Sends every body with `SENDERS` concurrent loops; records each acknowledgement's latency. */
+async function send(url: string, bodies: string[], secretKey: string): Promise<SendStats> {
+  const latenciesMs: number[] = [];
+  let failures = 0;
+  let next = 0;
+  const start = performance.now();
+  const sender = async (): Promise<void> => {
+    while (next < bodies.length) {
+      const body = bodies[next++] ?? '';
+      const t0 = performance.now();
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-paystack-signature': signPaystackBody(body, secretKey),
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      latenciesMs.push(performance.now() - t0);
+      if (res.status !== 200) failures++;
+    }
+  };
+  await Promise.all(Array.from({ length: SENDERS }, sender));
+  return { latenciesMs, seconds: (performance.now() - start) / 1000, failures };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
+
+export default async function bench({ write }: { write: (line: string) => void }): Promise<void> {
+  const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
+  const logger = pino({ level: 'silent' });
+  const engine = await startMongoEngine();
+  await mongoose.connect(engine.uri, { dbName: 'bench_webhooks' });
+  await Promise.all(Object.values(mongoose.models).map((m) => m.init()));
+  const emulator = await startEmulatorProcess(secretKey);
+
+  try {
+    await seedPlans(systemClock);
+    const payments = new PaymentsService(
+      {
+        provider: createPaystackClient({ secretKey, baseUrl: emulator.baseUrl }),
+        settings: createSettingsStore({ clock: systemClock }),
+        clock: systemClock,
+        logger,
+        publicUrl: 'http://bench.local',
+        faults: noFaults,
+      },
+      secretKey,
+    );
+
+    // Customers with open, paid checkouts (half plans, half wallet top-ups).
+    const accounts = await Account.insertMany(
+      Array.from({ length: EVENTS }, (_, i) => ({ email: `bench${i}@example.com` })),
+    );
+    const references: string[] = [];
+    for (let i = 0; i < accounts.length; i += 50) {
+      const batch = accounts.slice(i, i + 50);
+      const checkouts = await Promise.all(
+        batch.map((account, j) =>
+          (i + j) % 2 === 0
+            ? payments.checkout({
+                accountId: String(account._id),
+                purpose: 'plan',
+                planCode: 'starter',
+              })
+            : payments.checkout({
+                accountId: String(account._id),
+                purpose: 'wallet_topup',
+                amountMinor: 100_000,
+              }),
+        ),
+      );
+      await Promise.all(
+        checkouts.map((c) => control(emulator.baseUrl, secretKey, `pay/${c.reference}`, {})),
+      );
+      references.push(...checkouts.map((c) => c.reference));
+    }
+
+    const eventBody = (reference: string): string =>
+      JSON.stringify({ event: 'charge.success', data: { reference, status: 'success' } });
+    const unique = references.map(eventBody);
+    const duplicates = Array.from(
+      { length: Math.round(EVENTS * DUPLICATE_SHARE) },
+      (_, i) => unique[(i * 7) % unique.length] ?? '',
+    );
+    const deliveries = shuffle([...unique, ...duplicates]);
+
+    // Atlantic's webhook route, with fulfilment.
+    let handled = 0;
+    let allHandled: () => void = () => {};
+    const everyDeliveryHandled = new Promise<void>((resolve) => (allHandled = resolve));
+    payments.events.on('webhook.processed', () => {
+      if (++handled === deliveries.length) allHandled();
+    });
+    const api = createApiRole({
+      port: 0,
+      host: '127.0.0.1',
+      logger,
+      metrics: createMetricsRegistry({ defaultMetrics: false }),
+      pingDatabase: async () => {},
+      mountRoutes: (app) => {
+        app.use(paymentRoutes({ payments, logger, webhookAllowedIps: [], links: {} }));
+      },
+    });
+    await api.start();
+
+    // The peer: a bare route that checks the signature and nothing else.
+    const bare = express();
+    bare.post('/webhooks/paystack', express.raw({ type: () => true }), (req, res) => {
+      const ok = isValidPaystackSignature(
+        req.body as Buffer,
+        req.get('x-paystack-signature'),
+        secretKey,
+      );
+      res.status(ok ? 200 : 401).end();
+    });
+    const bareServer = createServer(bare).listen(0, '127.0.0.1');
+    await once(bareServer, 'listening');
+
+    const bareStats = await send(
+      `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}/webhooks/paystack`,
+      deliveries,
+      secretKey,
+    );
+
+    const start = performance.now();
+    const atlanticStats = await send(
+      `http://127.0.0.1:${api.address().port}/webhooks/paystack`,
+      deliveries,
+      secretKey,
+    );
+    await everyDeliveryHandled;
+    const processedSeconds = (performance.now() - start) / 1000;
+
+    const fulfilled = await Payment.countDocuments({ fulfilledAt: { $exists: true } });
+    const invoices = await Invoice.countDocuments({ sequence: { $exists: true } });
+    const subscriptions = await Subscription.countDocuments({ status: 'active' });
+    const credits = await LedgerEntry.countDocuments({ status: 'applied' });
+    const numbers = (await Invoice.find({}, { sequence: 1 }).lean()).map((i) => i.sequence ?? 0);
+    const gapFree =
+      new Set(numbers).size === numbers.length && Math.max(...numbers) === numbers.length;
+
+    write(
+      `${EVENTS} payments, ${deliveries.length} signed deliveries (${duplicates.length} duplicates), ${SENDERS} concurrent senders, in-process database engine, emulator in its own process.\n`,
+    );
+    write('| route | acks/s | ack p50 | ack p99 | non-200 | processed events/s |');
+    write('| --- | ---: | ---: | ---: | ---: | ---: |');
+    const row = (name: string, s: SendStats, processed: string) =>
+      write(
+        `| ${name} | ${Math.round(s.latenciesMs.length / s.seconds)} | ${percentile(s.latenciesMs, 50).toFixed(1)} ms | ${percentile(s.latenciesMs, 99).toFixed(1)} ms | ${s.failures} | ${processed} |`,
+      );
+    row('bare Express, signature check only', bareStats, 'n/a');
+    row(
+      'Atlantic POST /webhooks/paystack',
+      atlanticStats,
+      `${Math.round(EVENTS / processedSeconds)} (all ${EVENTS} in ${processedSeconds.toFixed(2)} s)`,
+    );
+    write(
+      `\nChecks: fulfilled ${fulfilled}/${EVENTS}, active plans ${subscriptions}/${EVENTS / 2}, wallet credits ${credits}/${EVENTS / 2}, invoices ${invoices}/${EVENTS} gap-free: ${gapFree}.`,
+    );
+
+    await api.stop();
+    await new Promise((resolve) => bareServer.close(resolve));
+  } finally {
+    emulator.stop();
+    await mongoose.disconnect();
+    await engine.stop();
+  }
+}
