@@ -35,7 +35,7 @@ import { Invoice } from '../models/invoice.js';
 import { LedgerEntry } from '../models/ledger-entry.js';
 import { Subscription } from '../models/subscription.js';
 
-const EVENTS = 2_000;
+const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2_000);
 const DUPLICATE_SHARE = 0.2;
 const SENDERS = 50;
 

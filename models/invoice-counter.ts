@@ -2,20 +2,24 @@ import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'm
 
 /**
  * The invoice number sequence of one calendar year (UTC). `last` is the
- * highest number that is certainly used by an invoice; `pending` is a claim
- * on `last + 1` for one invoice that is being numbered. While a claim is
- * pending nobody else may claim, and anyone who sees it may finish it: write
- * the number into that invoice, then advance `last` and clear the claim. The
- * protocol lives in core/invoices.ts.
+ * highest number that is certainly used by an invoice; `pending` is a claim of
+ * the numbers `first`, `first + 1`, ... for the listed drafts, in that order.
+ * While a claim is pending nobody else may claim, and anyone who sees it may
+ * finish it: write each number into its draft, then advance `last` and clear
+ * the claim. The protocol lives in core/invoices.ts.
  */
 const pendingClaimSchema = new Schema(
   {
-    invoiceId: { type: Schema.Types.ObjectId, ref: 'Invoice', required: true },
-    sequence: {
+    invoiceIds: {
+      type: [{ type: Schema.Types.ObjectId, ref: 'Invoice' }],
+      required: true,
+      validate: { validator: (ids: unknown[]) => ids.length > 0, message: 'a claim names drafts' },
+    },
+    first: {
       type: Number,
       required: true,
       min: 1,
-      validate: { validator: Number.isSafeInteger, message: 'sequence must be an integer' },
+      validate: { validator: Number.isSafeInteger, message: 'first must be an integer' },
     },
   },
   { _id: false },

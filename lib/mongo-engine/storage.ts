@@ -137,6 +137,26 @@ export class Index {
     return this.spec.sparse !== true && this.partial === undefined;
   }
 
+  /**
+   * True when every document whose first field equals a non-null value is in the
+   * index: always for a complete or sparse index, and for a partial index whose
+   * filter only asks for that field to exist (the usual "unique when set").
+   */
+  answersEqualityOnFirstField(): boolean {
+    if (this.isComplete || this.partial === undefined) return true;
+    const first = this.fields[0];
+    const filter = this.spec.partialFilterExpression;
+    if (first === undefined || !isPlainObject(filter)) return false;
+    const keys = Object.keys(filter);
+    if (keys.length !== 1 || keys[0] !== first) return false;
+    const condition: unknown = filter[first];
+    return (
+      isPlainObject(condition) &&
+      Object.keys(condition).length === 1 &&
+      (condition.$exists === true || condition.$exists === 1)
+    );
+  }
+
   private covers(doc: Document): boolean {
     if (this.partial !== undefined && !this.partial(doc)) return false;
     if (this.spec.sparse === true && !this.fields.some((f) => hasPath(doc, f))) return false;
@@ -335,7 +355,8 @@ export class Collection {
     const keys = values.map(keyOf);
     if (path === '_id') return [...new Set(keys)];
     for (const index of this.indexes.values()) {
-      if (index.fields[0] !== path || !index.isComplete) continue;
+      // `values` are never null (see isIndexable), so sparse and exists-partial indexes hold them all.
+      if (index.fields[0] !== path || !index.answersEqualityOnFirstField()) continue;
       const ids = new Set<string>();
       for (const key of keys) for (const id of index.byFirstField.get(key) ?? []) ids.add(id);
       return [...ids];

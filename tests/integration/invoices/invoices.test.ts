@@ -233,7 +233,7 @@ describe('a crash while numbering', () => {
     expect(others.map((i) => i.sequence).sort((a, b) => a - b)).toEqual([2, 3, 4]);
   });
 
-  it('numbers a draft left before its claim when the backstop runs, after the numbers already given', async () => {
+  it('numbers a draft left by a crash with the next issue of the year, in the order the drafts were made', async () => {
     const year = 2051;
     const clock = new TestClock(`${year}-01-10T00:00:00Z`);
     const accountId = await newAccount();
@@ -241,14 +241,28 @@ describe('a crash while numbering', () => {
     await expect(
       issueInvoice(crashed, { clock, faults: crashAt('invoice.draft_inserted') }),
     ).rejects.toBeInstanceOf(SimulatedCrash);
-    await issueInvoice(input(accountId), { clock });
+    const next = await issueInvoice(input(accountId), { clock });
 
-    expect(await finishDraftInvoices({ clock })).toBe(1);
-
-    const numbered = await getInvoice(accountId, `ATL-${year}-000002`);
-    expect(numbered?.paymentReference).toBe(crashed.paymentReference);
+    expect(next.number).toBe(`ATL-${year}-000002`);
+    const stranded = await getInvoice(accountId, `ATL-${year}-000001`);
+    expect(stranded?.paymentReference).toBe(crashed.paymentReference);
     expect(await sequencesOf(year)).toEqual([1, 2]);
     expect(await finishDraftInvoices({ clock })).toBe(0);
+  });
+
+  it('numbers a stranded draft with the backstop when no other issue comes', async () => {
+    const year = 2053;
+    const clock = new TestClock(`${year}-02-01T00:00:00Z`);
+    const accountId = await newAccount();
+    const crashed = input(accountId);
+    await expect(
+      issueInvoice(crashed, { clock, faults: crashAt('invoice.draft_inserted') }),
+    ).rejects.toBeInstanceOf(SimulatedCrash);
+
+    expect(await finishDraftInvoices({ clock })).toBe(1);
+    expect((await getInvoice(accountId, `ATL-${year}-000001`))?.paymentReference).toBe(
+      crashed.paymentReference,
+    );
   });
 
   it('stays gap-free when crashes at every step hit many concurrent issues', async () => {
