@@ -20,6 +20,8 @@ export interface PaymentRoutesOptions {
   links: { telegramBotUsername?: string | undefined; whatsappNumber?: string | undefined };
   /** How long the callback page waits for Paystack's verify before saying "still processing". */
   callbackVerifyTimeoutMs?: number;
+  /** Stored events processed at once by this process; the rest wait their turn. Default 8. */
+  processingConcurrency?: number;
 }
 
 /** Paystack event bodies are small; anything larger is not from Paystack. */
@@ -27,6 +29,7 @@ const WEBHOOK_BODY_LIMIT = '256kb';
 
 export function paymentRoutes(options: PaymentRoutesOptions): Router {
   const router = express.Router();
+  const runLimited = createLimiter(options.processingConcurrency ?? 8);
   const allowed = new Set(
     options.webhookAllowedIps.flatMap((ip) => (ip === 'paystack' ? PAYSTACK_WEBHOOK_IPS : [ip])),
   );
@@ -52,10 +55,9 @@ export function paymentRoutes(options: PaymentRoutesOptions): Router {
       res.status(200).json({ received: true });
       // Processed after the answer, so Paystack is never kept waiting; the jobs role
       // picks up anything this process does not finish.
-      setImmediate(() => {
-        options.payments.processWebhook(result.eventId).catch((err: unknown) => {
-          options.logger.error({ err, eventId: result.eventId }, 'webhook.process_failed');
-        });
+      // A bounded number run at once, so a burst of events cannot starve the answers.
+      runLimited(() => options.payments.processWebhook(result.eventId)).catch((err: unknown) => {
+        options.logger.error({ err, eventId: result.eventId }, 'webhook.process_failed');
       });
     },
   );
@@ -78,6 +80,22 @@ export function paymentRoutes(options: PaymentRoutesOptions): Router {
   });
 
   return router;
+}
+
+/** Runs at most `concurrency` tasks at once, the others in arrival order. */
+function createLimiter(concurrency: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    running += 1;
+    try {
+      return await task();
+    } finally {
+      running -= 1;
+      waiting.shift()?.();
+    }
+  };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | { state: 'timeout' }> {
