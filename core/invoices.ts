@@ -34,6 +34,7 @@
  * VAT is the part of that total, `total * rate / (1 + rate)`, rounded half-even
  * by lib/money, and the net is the rest, so net + VAT = total exactly.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
 import { noFaults, type FaultPoints } from '../lib/faults.js';
@@ -469,8 +470,4 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 
 function invalid(message: string): never {
   throw new DomainError('VALIDATION_FAILED', message);
-}
-
-function isDuplicateKeyError(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 11000;
 }

@@ -18,6 +18,7 @@
  * Delivery is at least once: a worker that dies after sending but before
  * `markSent` leaves a lease that expires and the slot is sent again.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
 import { Account } from '../models/account.js';
@@ -669,8 +670,4 @@ function idString(id: IdLike): string {
     throw new DomainError('VALIDATION_FAILED', `"${text}" is not a valid id`);
   }
   return text;
-}
-
-function isDuplicateKeyError(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 11000;
 }

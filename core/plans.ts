@@ -5,6 +5,7 @@
  * subscription keeps the price (and version) it was bought at until it renews,
  * when `priceForRenewal` reads the plan as it is then.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import { Error as MongooseError } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -144,7 +145,7 @@ export async function seedPlans(clock: Clock): Promise<{ inserted: string[] }> {
       if (result.upsertedCount === 1) inserted.push(definition.code);
     } catch (error) {
       // A racing process inserted it between our lookup and insert: it exists, as wanted.
-      if (!isDuplicateKey(error)) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
   }
   return { inserted };
@@ -546,10 +547,4 @@ async function schemaProblems(merged: Record<string, unknown>): Promise<string[]
     }
     throw error;
   }
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
-  );
 }

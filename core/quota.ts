@@ -10,6 +10,7 @@
  * booked without a lease (`recordUsage`) or beyond its lease (`settleLease`) is
  * counted as it happened, even past the limit: the bytes were relayed.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import mongoose, { Types, type Connection } from 'mongoose';
 import { DomainError } from '../lib/errors.js';
 import {
@@ -75,12 +76,6 @@ function checkBytes(value: number, field: string, { positive = false } = {}): nu
     );
   }
   return value;
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
-  );
 }
 
 function view(record: QuotaRecord): QuotaPeriodView {
@@ -154,7 +149,7 @@ export async function openQuotaPeriod(
     return view(await open());
   } catch (error) {
     // A racing opener inserted it first; now the upsert finds it.
-    if (!isDuplicateKey(error)) throw error;
+    if (!isDuplicateKeyError(error)) throw error;
     return view(await open());
   }
 }

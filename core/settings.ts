@@ -7,6 +7,7 @@
  * two admins changing different fields at once both keep their change (and two
  * changing the same field end with the later one, each recorded in `history`).
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import mongoose, { type Connection } from 'mongoose';
 import { z } from 'zod';
 import type { Clock } from '../lib/clock.js';
@@ -214,7 +215,7 @@ async function loadSettings(Model: SettingsModel): Promise<Settings> {
     return toSettings(await seed());
   } catch (error) {
     // Two processes seeded at once; the loser's upsert now finds the winner's document.
-    if ((error as { code?: unknown }).code !== 11000) throw error;
+    if (!isDuplicateKeyError(error)) throw error;
     return toSettings(await seed());
   }
 }

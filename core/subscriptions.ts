@@ -15,6 +15,7 @@
  * a unique partial index on `liveAccountId`; one subscription per payment by a
  * unique index on `activatedByPaymentRef`.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import { Types } from 'mongoose';
 import { durationMs, type Clock, type Duration } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -320,7 +321,7 @@ export async function activateFromPayment(
       );
     } catch (error) {
       // Lost a race: the same payment (found on the next pass) or another live subscription.
-      if (!isDuplicateKey(error)) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
   }
   throw new DomainError(
@@ -369,7 +370,7 @@ export async function startPayg(input: {
         now,
       );
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
   }
   throw new DomainError(
@@ -434,7 +435,7 @@ export async function createPendingSubscription(input: {
         now,
       );
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+      if (!isDuplicateKeyError(error)) throw error;
     }
   }
   throw new DomainError(
@@ -935,13 +936,7 @@ function toObjectId(id: AccountIdInput): Types.ObjectId {
   return new Types.ObjectId(id);
 }
 
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
-  );
-}
-
 function swallowDuplicate(error: unknown): null {
-  if (isDuplicateKey(error)) return null;
+  if (isDuplicateKeyError(error)) return null;
   throw error;
 }

@@ -33,6 +33,7 @@
  * on the entry, a racing retry of the same key could still apply it after a
  * top-up arrived, leaving a "rejected" entry whose money moved.
  */
+import { isDuplicateKeyError } from '../models/errors.js';
 import mongoose, { Types, type Connection } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -154,12 +155,6 @@ function toAccountId(accountId: AccountId): Types.ObjectId {
   return new Types.ObjectId(accountId);
 }
 
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
-  );
-}
-
 function walletView(wallet: WalletRecord): WalletView {
   return {
     accountId: String(wallet.accountId),
@@ -187,7 +182,7 @@ async function findOrCreateWallet(
     return await create();
   } catch (error) {
     // Two first uses raced on the unique accountId; the loser reads the winner's wallet.
-    if (!isDuplicateKey(error)) throw error;
+    if (!isDuplicateKeyError(error)) throw error;
     return create();
   }
 }
@@ -250,7 +245,7 @@ async function recordEntry(
     });
     return created.toObject<EntryRecord>();
   } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
+    if (!isDuplicateKeyError(error)) throw error;
     const existing = await models.LedgerEntry.findOne({
       idempotencyKey: spec.idempotencyKey,
     }).lean<EntryRecord>();

@@ -1,5 +1,6 @@
 import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
 import { CURRENCIES } from '../lib/money.js';
+import { REFUND_STATUSES } from '../lib/payment-provider.js';
 
 export const paymentPurposes = ['plan', 'trial_deposit', 'wallet_topup'] as const;
 export type PaymentPurpose = (typeof paymentPurposes)[number];
@@ -15,14 +16,8 @@ export type PaymentPurpose = (typeof paymentPurposes)[number];
 export const paymentStatuses = ['pending', 'paid', 'failed', 'abandoned', 'flagged'] as const;
 export type PaymentStatus = (typeof paymentStatuses)[number];
 
-export const refundStatuses = [
-  'requested',
-  'pending',
-  'processing',
-  'processed',
-  'failed',
-  'needs-attention',
-] as const;
+/** Paystack's refund states, preceded by ours: `requested` until Paystack has the refund. */
+export const refundStatuses = ['requested', ...REFUND_STATUSES] as const;
 export type RefundStatus = (typeof refundStatuses)[number];
 
 const authorizationSchema = new Schema(

@@ -9,6 +9,7 @@
  * one link. A checkout that died before Paystack answered is retired and
  * replaced on the next attempt.
  */
+import { isDuplicateKeyError } from '../../models/errors.js';
 import { Account } from '../../models/account.js';
 import { Payment, type PaymentDocument, type PaymentPurpose } from '../../models/payment.js';
 import { DomainError } from '../../lib/errors.js';
@@ -106,7 +107,7 @@ export async function createCheckout(
       openedAt: ctx.clock.now(),
     });
   } catch (err) {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKeyError(err)) throw err;
     // Another checkout for the same account and purpose won the race: share its link.
     const winner = await awaitLink(openCheckoutKey);
     if (winner?.authorizationUrl) return toCheckout(winner, true);

@@ -11,6 +11,7 @@
  * A run that dies after `paid` leaves `fulfilledAt` unset; the next run skips the
  * verify and redoes the effects, each of which is a no-op the second time.
  */
+import { isDuplicateKeyError } from '../../models/errors.js';
 import { Payment, type PaymentDocument } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
 import { Account } from '../../models/account.js';
@@ -346,7 +347,7 @@ async function saveReusableCard(payment: PaymentDocument): Promise<void> {
     );
   } catch (err) {
     // A concurrent run saved the same card first: that is the outcome we wanted.
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKeyError(err)) throw err;
   }
   await PaymentMethod.updateMany(
     {

@@ -9,6 +9,7 @@
  * refunded to the card through Paystack (or credited to the wallet), and
  * Paystack's refund webhooks carry it to `processed`.
  */
+import { isDuplicateKeyError } from '../../models/errors.js';
 import { Account } from '../../models/account.js';
 import { ChannelIdentity } from '../../models/channel-identity.js';
 import { Payment, type PaymentDocument, type RefundStatus } from '../../models/payment.js';
@@ -72,7 +73,7 @@ export async function claimTrial(
     try {
       await TrialClaim.create({ kind, value, accountId, paymentReference: payment.reference });
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKeyError(err)) throw err;
       const holder = await TrialClaim.findOne({ kind, value });
       if (holder && holder.paymentReference !== payment.reference) {
         ctx.logger.info(

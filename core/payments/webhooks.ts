@@ -9,6 +9,7 @@
  *   changes nothing twice.
  * https://paystack.com/docs/payments/webhooks/
  */
+import { isDuplicateKeyError } from '../../models/errors.js';
 import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
 import { WebhookEvent, type WebhookEventDocument } from '../../models/webhook-event.js';
@@ -56,7 +57,7 @@ export async function receivePaystackWebhook(
     );
   // Two deliveries of one event may race to insert it; the loser's retry then matches.
   const stored = await store().catch((err: unknown) => {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKeyError(err)) throw err;
     return store();
   });
   const duplicate = stored.upsertedCount === 0;
