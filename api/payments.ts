@@ -20,7 +20,7 @@ export interface PaymentRoutesOptions {
   links: { telegramBotUsername?: string | undefined; whatsappNumber?: string | undefined };
   /** How long the callback page waits for Paystack's verify before saying "still processing". */
   callbackVerifyTimeoutMs?: number;
-  /** Stored events processed at once by this process; the rest wait their turn. Default 8. */
+  /** Stored events processed at once by this process; the rest wait their turn. Default 32. */
   processingConcurrency?: number;
 }
 
@@ -29,7 +29,7 @@ const WEBHOOK_BODY_LIMIT = '256kb';
 
 export function paymentRoutes(options: PaymentRoutesOptions): Router {
   const router = express.Router();
-  const runLimited = createLimiter(options.processingConcurrency ?? 8);
+  const runLimited = createLimiter(options.processingConcurrency ?? 32);
   const allowed = new Set(
     options.webhookAllowedIps.flatMap((ip) => (ip === 'paystack' ? PAYSTACK_WEBHOOK_IPS : [ip])),
   );

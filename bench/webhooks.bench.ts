@@ -18,7 +18,6 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
-import { startMongoEngine } from '../lib/mongo-engine/index.js';
 import { createApiRole } from '../api/index.js';
 import { paymentRoutes } from '../api/payments.js';
 import { PaymentsService } from '../core/payments/index.js';
@@ -45,23 +44,19 @@ interface SendStats {
   failures: number;
 }
 
-async function startEmulatorProcess(secretKey: string) {
+/** Starts `script` (a TypeScript entry) as a child process and reads its first stdout line as JSON. */
+async function startChild<T>(
+  script: string,
+  args: string[],
+): Promise<{ info: T; stop: () => void }> {
   const root = path.resolve(import.meta.dirname, '..');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(root, 'lib/paystack/emulator/main.ts'),
-      '--secret-key',
-      secretKey,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  if (!child.stdout) throw new Error('emulator has no stdout');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (!child.stdout) throw new Error(`${script} has no stdout`);
   const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-  const { baseUrl } = JSON.parse(line) as { baseUrl: string };
-  return { baseUrl, stop: () => child.kill('SIGTERM') };
+  return { info: JSON.parse(line) as T, stop: () => child.kill('SIGTERM') };
 }
 
 async function control(baseUrl: string, secretKey: string, pathname: string, body: unknown) {
@@ -116,10 +111,15 @@ function shuffle<T>(items: T[]): T[] {
 export default async function bench({ write }: { write: (line: string) => void }): Promise<void> {
   const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
   const logger = pino({ level: 'silent' });
-  const engine = await startMongoEngine();
-  await mongoose.connect(engine.uri, { dbName: 'bench_webhooks' });
+  // The database engine in its own process, on the other core, as a mongod would be.
+  const engine = await startChild<{ uri: string }>('lib/mongo-engine/main.ts', []);
+  await mongoose.connect(engine.info.uri, { dbName: 'bench_webhooks' });
   await Promise.all(Object.values(mongoose.models).map((m) => m.init()));
-  const emulator = await startEmulatorProcess(secretKey);
+  const emulatorProcess = await startChild<{ baseUrl: string }>('lib/paystack/emulator/main.ts', [
+    '--secret-key',
+    secretKey,
+  ]);
+  const emulator = { baseUrl: emulatorProcess.info.baseUrl, stop: emulatorProcess.stop };
 
   try {
     await seedPlans(systemClock);
@@ -228,7 +228,7 @@ export default async function bench({ write }: { write: (line: string) => void }
       new Set(numbers).size === numbers.length && Math.max(...numbers) === numbers.length;
 
     write(
-      `${EVENTS} payments, ${deliveries.length} signed deliveries (${duplicates.length} duplicates), ${SENDERS} concurrent senders, in-process database engine, emulator in its own process.\n`,
+      `${EVENTS} payments, ${deliveries.length} signed deliveries (${duplicates.length} duplicates), ${SENDERS} concurrent senders; Atlantic, the in-process database engine and the Paystack emulator each in their own process.\n`,
     );
     write('| route | acks/s | ack p50 | ack p99 | non-200 | processed events/s |');
     write('| --- | ---: | ---: | ---: | ---: | ---: |');
@@ -251,6 +251,6 @@ export default async function bench({ write }: { write: (line: string) => void }
   } finally {
     emulator.stop();
     await mongoose.disconnect();
-    await engine.stop();
+    engine.stop();
   }
 }
