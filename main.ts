@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   let config: Config;
   let warnings: string[];
   try {
-    ({ config, warnings } = loadConfig(process.env));
+    ({ config, warnings } = loadConfig());
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${formatConfigError(err)}\n`);

@@ -165,6 +165,21 @@ const roles = raw.transform((value, ctx): RoleName[] | undefined => {
   return ROLE_NAMES.filter((role) => names.includes(role));
 });
 
+/** One phone number in international form, kept as E.164 digits without the `+`. */
+function phoneNumber() {
+  return raw.transform((value, ctx): string | undefined => {
+    if (value === undefined) return undefined;
+    return (
+      parsePhoneNumber(value) ??
+      fail(
+        ctx,
+        value,
+        `must be a phone number in international form like +2348012345678, got "${value}"`,
+      )
+    );
+  });
+}
+
 const minSecretLength = 32;
 
 export const envSchema = z.object({
@@ -228,28 +243,8 @@ export const envSchema = z.object({
   }),
 
   WHATSAPP_ENABLED: boolean(false),
-  WHATSAPP_PAIRING_NUMBER: raw.transform((value, ctx): string | undefined => {
-    if (value === undefined) return undefined;
-    return (
-      parsePhoneNumber(value) ??
-      fail(
-        ctx,
-        value,
-        `must be a phone number in international form like +2348012345678, got "${value}"`,
-      )
-    );
-  }),
-  WHATSAPP_PUBLIC_NUMBER: raw.transform((value, ctx): string | undefined => {
-    if (value === undefined) return undefined;
-    return (
-      parsePhoneNumber(value) ??
-      fail(
-        ctx,
-        value,
-        `must be a phone number in international form like +2348012345678, got "${value}"`,
-      )
-    );
-  }),
+  WHATSAPP_PAIRING_NUMBER: phoneNumber(),
+  WHATSAPP_PUBLIC_NUMBER: phoneNumber(),
   ADMIN_WHATSAPP_NUMBERS: list(
     'phone numbers in international (E.164) form',
     '+2348012345678,+233201234567',

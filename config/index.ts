@@ -232,7 +232,7 @@ function deepFreeze<T>(value: T): T {
  * Only main.ts passes `process.env`; tests pass a plain object.
  */
 export function loadConfig(
-  rawEnv: Record<string, string | undefined>,
+  rawEnv: Record<string, string | undefined> = process.env,
   options: LoadConfigOptions = {},
 ): LoadedConfig {
   const { env, problems } = parseEnv(cleanEnv(rawEnv));
