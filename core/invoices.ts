@@ -192,32 +192,32 @@ export async function issueInvoice(
   }
   const totals = computeInvoiceTotals(input.lines, input.currency, input.vat);
 
-  let draft = await Invoice.findOne({ paymentReference }).lean();
-  if (!draft) {
-    const issuedAt = clock.now();
-    try {
-      await Invoice.create({
-        accountId,
-        paymentReference,
-        status: 'draft',
-        year: issuedAt.getUTCFullYear(),
-        issuedAt,
-        paidAt: input.paidAt,
-        customer: definedOnly(input.customer),
-        business: definedOnly(input.business),
-        lines: totals.lines,
-        currency: input.currency,
-        vat: { enabled: input.vat.enabled, rateBps: input.vat.rateBps },
-        netMinor: totals.netMinor,
-        vatMinor: totals.vatMinor,
-        totalMinor: totals.totalMinor,
-      });
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-    }
+  // Insert first: a new payment's draft costs one write; a repeat finds the existing one.
+  let draft: InvoiceRecord | null;
+  const issuedAt = clock.now();
+  try {
+    const created = await Invoice.create({
+      accountId,
+      paymentReference,
+      status: 'draft',
+      year: issuedAt.getUTCFullYear(),
+      issuedAt,
+      paidAt: input.paidAt,
+      customer: definedOnly(input.customer),
+      business: definedOnly(input.business),
+      lines: totals.lines,
+      currency: input.currency,
+      vat: { enabled: input.vat.enabled, rateBps: input.vat.rateBps },
+      netMinor: totals.netMinor,
+      vatMinor: totals.vatMinor,
+      totalMinor: totals.totalMinor,
+    });
+    draft = created.toObject();
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error;
     draft = await Invoice.findOne({ paymentReference }).lean();
-    if (!draft) throw new DomainError('INTERNAL', 'the invoice draft vanished after its insert');
   }
+  if (!draft) throw new DomainError('INTERNAL', 'the invoice draft vanished after its insert');
   if (String(draft.accountId) !== accountId) {
     throw new DomainError('CONFLICT', 'this payment already has an invoice for another account', {
       details: { paymentReference },
@@ -226,7 +226,12 @@ export async function issueInvoice(
   faults.reach('invoice.draft_inserted');
 
   if (draft.sequence != null) return toIssuedInvoice(draft);
-  return numberInvoice(String(draft._id), draft.year, { clock, faults });
+  const sequence = await numberInvoice(String(draft._id), draft.year, { clock, faults });
+  return toIssuedInvoice({
+    ...draft,
+    sequence,
+    number: formatInvoiceNumber(draft.year, sequence),
+  });
 }
 
 /**
@@ -250,7 +255,7 @@ export async function finishDraftInvoices({
   const stuck = await InvoiceCounter.find({ pending: { $ne: null } }).lean();
   for (const counter of stuck) {
     if (counter.pending) {
-      await finishClaim(counter.year, counter.pending, { clock, faults });
+      await writeClaim(counter.year, counter.pending, { clock, faults });
     }
   }
   return numbered;
@@ -288,70 +293,96 @@ interface Claim {
 /** Drafts numbered per claim at most. */
 const CLAIM_BATCH = 100;
 
-/** Claims this process is finishing right now, so its other issuers wait instead of repeating the writes. */
-const claimsInFlight = new Map<string, Promise<void>>();
+/**
+ * The batch this process is numbering per year, if any: the other issuers of
+ * this process wait for it instead of reading and claiming themselves, so a
+ * burst of payments costs one claim and one write per invoice.
+ */
+const localBatches = new Map<number, Promise<ReadonlyMap<string, number>>>();
 
-/** Steps 2-4 of the protocol until the draft has its number. */
+/** Steps 2-4 of the protocol until the draft has its number; returns the number. */
 async function numberInvoice(
   invoiceId: string,
   year: number,
-  { clock, faults = noFaults }: InvoiceOptions,
-): Promise<IssuedInvoice> {
-  await ensureCounter(year);
+  options: InvoiceOptions,
+): Promise<number> {
   for (let round = 0; round < MAX_NUMBERING_ROUNDS; round += 1) {
-    const invoice = await Invoice.findById(invoiceId).lean();
-    if (!invoice)
-      throw new DomainError('INTERNAL', `invoice ${invoiceId} vanished while numbering`);
-    if (invoice.sequence != null) return toIssuedInvoice(invoice);
-
-    const counter = await InvoiceCounter.findOne({ year }).lean();
-    if (!counter) throw new DomainError('INTERNAL', `invoice counter ${year} vanished`);
-    if (counter.pending) {
-      await finishClaim(year, counter.pending, { clock, faults });
+    const running = localBatches.get(year);
+    if (running) {
+      // A batch that fails (a crash of its leader) is retried by whoever comes next.
+      const numbered = await running.catch(() => null);
+      const sequence = numbered?.get(invoiceId);
+      if (sequence !== undefined) return sequence;
       continue;
     }
-
-    const drafts = await Invoice.find({ year, sequence: { $exists: false } }, { _id: 1 })
-      .sort({ _id: 1 })
-      .limit(CLAIM_BATCH)
-      .lean();
-    const invoiceIds = drafts.map((draft) => String(draft._id));
-    if (!invoiceIds.includes(invoiceId)) {
-      // Numbered in the meantime, or more than a batch is waiting ahead of it.
-      if (invoiceIds.length === 0) continue;
+    const batch = leadBatch(year, options);
+    localBatches.set(year, batch);
+    let numbered: ReadonlyMap<string, number>;
+    try {
+      numbered = await batch;
+    } finally {
+      if (localBatches.get(year) === batch) localBatches.delete(year);
     }
-    const claim = { invoiceIds, first: counter.last + 1 };
-    const claimed = await InvoiceCounter.updateOne(
-      { year, last: counter.last, pending: null },
-      { $set: { pending: claim } },
-    );
-    if (claimed.modifiedCount !== 1) continue; // someone else claimed first; look again
-    faults.reach('invoice.number_claimed');
-    await finishClaim(year, claim, { clock, faults });
+    const sequence = numbered.get(invoiceId);
+    if (sequence !== undefined) return sequence;
+    // Not in this batch: numbered by another process, or more than a batch was waiting.
+    const invoice = await Invoice.findById(invoiceId, { sequence: 1 }).lean();
+    if (!invoice) {
+      throw new DomainError('INTERNAL', `invoice ${invoiceId} vanished while numbering`);
+    }
+    if (invoice.sequence != null) return invoice.sequence;
   }
   throw new DomainError('CONFLICT', `could not number invoice ${invoiceId}: too much contention`);
 }
 
-/** Steps 3 and 4 for a claim, once per process at a time. */
-async function finishClaim(year: number, claim: Claim, options: InvoiceOptions): Promise<void> {
-  const key = `${year}:${claim.first}`;
-  const running = claimsInFlight.get(key);
-  if (running) return running;
-  const work = writeClaim(year, claim, options).finally(() => claimsInFlight.delete(key));
-  claimsInFlight.set(key, work);
-  return work;
+/**
+ * Finishes a pending claim if there is one, then claims and numbers the
+ * oldest waiting drafts of the year. Returns the numbers it wrote, by draft id
+ * (empty when another process holds the claim or nothing was waiting).
+ */
+async function leadBatch(
+  year: number,
+  options: InvoiceOptions,
+): Promise<ReadonlyMap<string, number>> {
+  await ensureCounter(year);
+  const numbered = new Map<string, number>();
+  let counter = await InvoiceCounter.findOne({ year }).lean();
+  if (!counter) throw new DomainError('INTERNAL', `invoice counter ${year} vanished`);
+  if (counter.pending) {
+    for (const [id, sequence] of await writeClaim(year, counter.pending, options)) {
+      numbered.set(id, sequence);
+    }
+    counter = await InvoiceCounter.findOne({ year }).lean();
+    if (!counter || counter.pending) return numbered;
+  }
+  const drafts = await Invoice.find({ year, sequence: { $exists: false } }, { _id: 1 })
+    .sort({ _id: 1 })
+    .limit(CLAIM_BATCH)
+    .lean();
+  if (drafts.length === 0) return numbered;
+  const claim = { invoiceIds: drafts.map((draft) => String(draft._id)), first: counter.last + 1 };
+  const claimed = await InvoiceCounter.updateOne(
+    { year, last: counter.last, pending: null },
+    { $set: { pending: claim } },
+  );
+  if (claimed.modifiedCount !== 1) return numbered; // another process claimed first
+  (options.faults ?? noFaults).reach('invoice.number_claimed');
+  for (const [id, sequence] of await writeClaim(year, claim, options)) numbered.set(id, sequence);
+  return numbered;
 }
 
+/** Steps 3 and 4 for a claim; returns the numbers of its drafts. */
 async function writeClaim(
   year: number,
   claim: Claim,
   { clock, faults = noFaults }: InvoiceOptions,
-): Promise<void> {
+): Promise<Map<string, number>> {
   const ids = claim.invoiceIds.map(idString);
   const now = clock.now();
+  let allWritten = true;
   for (const [i, invoiceId] of ids.entries()) {
     const sequence = claim.first + i;
-    await Invoice.updateOne(
+    const written = await Invoice.updateOne(
       { _id: invoiceId, year, sequence: { $exists: false } },
       {
         $set: {
@@ -362,27 +393,36 @@ async function writeClaim(
         },
       },
     );
+    if (written.modifiedCount !== 1) allWritten = false;
     faults.reach('invoice.number_written');
   }
 
-  const numbered = await Invoice.find({ _id: { $in: ids } }, { sequence: 1 }).lean();
-  const byId = new Map(numbered.map((doc) => [String(doc._id), doc.sequence]));
-  const misplaced = ids.filter((id, i) => byId.get(id) !== claim.first + i);
-  if (misplaced.length > 0) {
-    // Cannot happen under the protocol (see the header); never paper over it.
-    throw new DomainError(
-      'INTERNAL',
-      `invoice claim ${year}/${claim.first} found drafts numbered outside it: ${misplaced.join(', ')}`,
-    );
+  if (!allWritten) {
+    // Finishing a claim someone else started (or a crashed run's): check what is there.
+    const numbered = await Invoice.find({ _id: { $in: ids } }, { sequence: 1 }).lean();
+    const byId = new Map(numbered.map((doc) => [String(doc._id), doc.sequence]));
+    const misplaced = ids.filter((id, i) => byId.get(id) !== claim.first + i);
+    if (misplaced.length > 0) {
+      // Cannot happen under the protocol (see the header); never paper over it.
+      throw new DomainError(
+        'INTERNAL',
+        `invoice claim ${year}/${claim.first} found drafts numbered outside it: ${misplaced.join(', ')}`,
+      );
+    }
   }
   await InvoiceCounter.updateOne(
     { year, last: claim.first - 1, 'pending.first': claim.first },
     { $set: { last: claim.first + ids.length - 1, pending: null } },
   );
   faults.reach('invoice.counter_released');
+  return new Map(ids.map((id, i) => [id, claim.first + i]));
 }
 
+/** Years whose counter this process has seen exist (it is never deleted). */
+const knownCounters = new Set<number>();
+
 async function ensureCounter(year: number): Promise<void> {
+  if (knownCounters.has(year)) return;
   try {
     await InvoiceCounter.updateOne(
       { year },
@@ -393,6 +433,7 @@ async function ensureCounter(year: number): Promise<void> {
     // Two first issues of a year racing: the other upsert created it.
     if (!isDuplicateKeyError(error)) throw error;
   }
+  knownCounters.add(year);
 }
 
 interface InvoiceRecord {

@@ -13,12 +13,20 @@ import { pdfText } from './pdf-text.js';
 
 useTestDatabase();
 
+/**
+ * A fixed reference per invoice: the embedded font's glyph set then does not
+ * depend on random characters (pdf-text.ts decodes the common ToUnicode forms,
+ * not every one pdfkit can write).
+ */
+let issuedCount = 0;
+
 async function issued(): Promise<IssuedInvoice> {
   const account = await Account.create({});
+  issuedCount += 1;
   return issueInvoice(
     {
       accountId: account._id.toHexString(),
-      paymentReference: `atl-pdf-${account._id.toHexString()}`,
+      paymentReference: `atl-pdf-${String(issuedCount).padStart(4, '0')}`,
       customer: { name: 'Ada Obi', email: 'ada@example.com', phone: '+2348000000001' },
       lines: [
         { description: 'Personal plan, 1 month', quantity: 1, unitMinor: 1_200_000 },
