@@ -15,7 +15,7 @@ import { Payment, type PaymentDocument, type PaymentPurpose } from '../../models
 import { DomainError } from '../../lib/errors.js';
 import { newReference } from '../../lib/ids.js';
 import { formatMoney, type Currency } from '../../lib/money.js';
-import { getPlan, planPrice } from '../plans.js';
+import { getPlanForSale, planPrice } from '../plans.js';
 import { getLiveSubscription } from '../subscriptions.js';
 import { assertTrialAllowed } from './trial.js';
 import type { PaymentsContext } from './context.js';
@@ -183,7 +183,7 @@ async function priceOf(
           details: { field: 'planCode' },
         });
       }
-      const plan = await getPlan(request.planCode);
+      const plan = await getPlanForSale(request.planCode);
       if (plan.code === 'trial') {
         throw new DomainError('VALIDATION_FAILED', 'Start a trial with a deposit instead.');
       }

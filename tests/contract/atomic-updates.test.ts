@@ -179,4 +179,49 @@ describe('single-document atomic updates', () => {
     }
     expect(claimed).toEqual([1, 2, 3]);
   });
+
+  // https://www.mongodb.com/docs/manual/reference/operator/update/slice/
+  // https://www.mongodb.com/docs/manual/reference/operator/query/nin/
+  it('keeps a bounded list of recent ids and refuses an id already in it, in one update', async () => {
+    const wallets = database.db.collection<{ _id: string; balance: number; recent: string[] }>(
+      'bounded',
+    );
+    await wallets.insertOne({ _id: 'w', balance: 0, recent: [] });
+    const apply = (id: string) =>
+      wallets.updateOne(
+        { _id: 'w', recent: { $nin: [id] } },
+        { $inc: { balance: 1 }, $push: { recent: { $each: [id], $slice: -3 } } },
+      );
+
+    const results = [];
+    for (const id of ['a', 'b', 'a', 'c', 'd', 'a']) results.push(await apply(id));
+
+    // The last `a` is applied again: it has fallen out of the window of three.
+    expect(results.map((r) => r.modifiedCount)).toEqual([1, 1, 0, 1, 1, 1]);
+    expect(await wallets.findOne({ _id: 'w' })).toEqual({
+      _id: 'w',
+      balance: 5,
+      recent: ['c', 'd', 'a'],
+    });
+  });
+
+  // https://www.mongodb.com/docs/manual/reference/method/db.collection.findOneAndUpdate/#sort
+  it('upserts with a sort when nothing matches and updates the first by sort when something does', async () => {
+    const coll = database.db.collection('sorted_upsert');
+    const claim = () =>
+      coll.findOneAndUpdate(
+        { queue: 'q', taken: false },
+        { $set: { taken: true }, $setOnInsert: { createdBy: 'upsert' } },
+        { sort: { at: 1 }, upsert: true, returnDocument: 'after' },
+      );
+    const inserted = await claim();
+    expect(inserted).toMatchObject({ queue: 'q', taken: true, createdBy: 'upsert' });
+
+    await coll.insertMany([
+      { queue: 'q', taken: false, at: 2 },
+      { queue: 'q', taken: false, at: 1 },
+    ]);
+    expect(await claim()).toMatchObject({ at: 1, taken: true });
+    expect(await coll.countDocuments({ queue: 'q' })).toBe(3);
+  });
 });

@@ -163,3 +163,24 @@ describe('buying a plan', () => {
     expect(missing.status).toBe(404);
   });
 });
+
+describe('what can be bought', () => {
+  it('refuses a plan an admin took off sale, and a second plan on top of a running one', async () => {
+    const { updatePlan } = await import('../../../core/plans.js');
+    await updatePlan('team', { isOnSale: false }, { actor: 'test', clock: h.clock });
+    const customer = await h.newCustomer();
+    const accountId = String(customer._id);
+    await expect(
+      h.payments.checkout({ accountId, purpose: 'plan', planCode: 'team' }),
+    ).rejects.toMatchObject({ code: 'PLAN_NOT_FOUND' });
+
+    const first = await h.payments.checkout({ accountId, purpose: 'plan', planCode: 'starter' });
+    await h.payAndSettle(first.reference);
+    await expect(
+      h.payments.checkout({ accountId, purpose: 'plan', planCode: 'personal' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      h.payments.checkout({ accountId, purpose: 'trial_deposit' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+});
