@@ -3,7 +3,8 @@ import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'm
 /**
  * A reusable Paystack authorization saved from a paid checkout, charged later for
  * renewals and auto top-ups with `charge_authorization`. Only what Paystack
- * returns for display and reuse is kept (no card number).
+ * returns for display and reuse is kept (no card number). The card saved or
+ * used most recently (`updatedAt`) is the one charged by default.
  */
 const paymentMethodSchema = new Schema(
   {
@@ -18,14 +19,13 @@ const paymentMethodSchema = new Schema(
     expYear: { type: String },
     brand: { type: String },
     bank: { type: String },
-    isDefault: { type: Boolean, required: true, default: true },
     savedFromReference: { type: String, required: true },
   },
   { timestamps: true, strict: 'throw' },
 );
 
 paymentMethodSchema.index({ accountId: 1, authorizationCode: 1 }, { unique: true });
-paymentMethodSchema.index({ accountId: 1, isDefault: -1, updatedAt: -1 });
+paymentMethodSchema.index({ accountId: 1, updatedAt: -1 });
 
 export type PaymentMethodData = InferSchemaType<typeof paymentMethodSchema>;
 export type PaymentMethodDocument = HydratedDocument<PaymentMethodData>;

@@ -14,7 +14,6 @@
 import { isDuplicateKeyError } from '../../models/errors.js';
 import { Payment, type PaymentDocument } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
-import { Account } from '../../models/account.js';
 import { isDomainError } from '../../lib/errors.js';
 import type { VerifiedTransaction } from '../../lib/payment-provider.js';
 import { activateFromPayment } from '../subscriptions.js';
@@ -53,7 +52,7 @@ export async function fulfilPayment(
     const verdict = await verify(ctx, payment);
     if (verdict.state !== 'success') return verdict.outcome;
     const now = ctx.clock.now();
-    await Payment.updateOne(
+    const marked = await Payment.findOneAndUpdate(
       { _id: payment._id, status: { $in: ['pending', 'failed', 'abandoned'] } },
       {
         $set: {
@@ -66,10 +65,13 @@ export async function fulfilPayment(
             : {}),
         },
         $unset: { openCheckoutKey: 1, lastVerifyError: 1 },
+        $inc: { verifyAttempts: 1 },
       },
+      { returnDocument: 'after' },
     );
     ctx.faults.reach('fulfil.marked_paid');
-    payment = await Payment.findOne({ reference });
+    // Not matched: a concurrent run moved it first (to paid, or flagged it).
+    payment = marked ?? (await Payment.findOne({ reference }));
     if (!payment) return { state: 'unknown_reference', reference };
     if (payment.status !== 'paid') {
       // Flagged by a concurrent run between our verify and our update.
@@ -143,7 +145,10 @@ async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<V
     ctx.logger.warn({ reference, err }, 'payment.verify_failed');
     return { state: 'other', outcome: { state: 'retry_later', reference, reason } };
   }
-  await Payment.updateOne({ _id: payment._id }, { $inc: { verifyAttempts: 1 } });
+  // Each verify is counted; the success path counts it in its own update to `paid`.
+  if (transaction.status !== 'success') {
+    await Payment.updateOne({ _id: payment._id }, { $inc: { verifyAttempts: 1 } });
+  }
 
   switch (transaction.status) {
     case 'success': {
@@ -294,12 +299,12 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Pro
   ctx.faults.reach('fulfil.purchase_applied');
 
   const settings = await ctx.settings.get();
-  const account = await Account.findById(payment.accountId);
   await issueInvoice(
     {
       accountId,
       paymentReference: reference,
-      customer: { email: account?.email ?? payment.email },
+      // The address the customer paid with (and Paystack sent its receipt to).
+      customer: { email: payment.email },
       lines: [{ description, quantity: 1, unitMinor: payment.amountMinor }],
       currency: payment.currency,
       // Deposits and prepaid balances are not sales yet; VAT applies to plans only.
@@ -339,7 +344,6 @@ async function saveReusableCard(payment: PaymentDocument): Promise<void> {
           expYear: card.expYear,
           brand: card.brand,
           bank: card.bank,
-          isDefault: true,
         },
         $setOnInsert: { savedFromReference: payment.reference },
       },
@@ -349,14 +353,6 @@ async function saveReusableCard(payment: PaymentDocument): Promise<void> {
     // A concurrent run saved the same card first: that is the outcome we wanted.
     if (!isDuplicateKeyError(err)) throw err;
   }
-  await PaymentMethod.updateMany(
-    {
-      accountId: payment.accountId,
-      authorizationCode: { $ne: card.authorizationCode },
-      isDefault: true,
-    },
-    { $set: { isDefault: false } },
-  );
 }
 
 export function paymentSummary(
