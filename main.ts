@@ -164,6 +164,15 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
     },
     config.paystack.secretKey,
   );
+  const webhooks = paymentRoutes({
+    payments,
+    logger,
+    webhookAllowedIps: config.paystack.webhookAllowedIps,
+    links: {
+      telegramBotUsername: config.telegram.botUsername,
+      whatsappNumber: config.whatsapp.publicNumber,
+    },
+  });
   let apiRole: ApiRole | undefined;
   const factories: Record<BuiltRole, () => Role> = {
     api: () =>
@@ -175,19 +184,10 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         pingDatabase,
         trustProxy: config.trustProxy,
         mountRoutes: (app) => {
-          app.use(
-            paymentRoutes({
-              payments,
-              logger,
-              webhookAllowedIps: config.paystack.webhookAllowedIps,
-              links: {
-                telegramBotUsername: config.telegram.botUsername,
-                whatsappNumber: config.whatsapp.publicNumber,
-              },
-            }),
-          );
+          app.use(webhooks.router);
           if (config.paystack.sandbox) app.use(sandboxRoutes({ payments, logger }));
         },
+        drainAfterClose: webhooks.drain,
       })),
     jobs: () =>
       createJobsRole({

@@ -17,6 +17,8 @@ export interface ApiRoleOptions {
   mountRoutes?: AppOptions['mountRoutes'];
   /** Reverse proxies in front of the api (TRUST_PROXY). */
   trustProxy?: number;
+  /** Background work to finish once no request is in flight any more (e.g. webhook processing). */
+  drainAfterClose?: () => Promise<void>;
   /** How long stop() lets open requests finish before closing their sockets. Default 10 s. */
   drainTimeoutMs?: number;
 }
@@ -69,6 +71,7 @@ export function createApiRole(options: ApiRoleOptions): ApiRole {
       deadline.unref();
       await closed;
       clearTimeout(deadline);
+      await options.drainAfterClose?.();
       logger.info('api.stopped');
     },
     address() {

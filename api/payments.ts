@@ -27,7 +27,13 @@ export interface PaymentRoutesOptions {
 /** Paystack event bodies are small; anything larger is not from Paystack. */
 const WEBHOOK_BODY_LIMIT = '256kb';
 
-export function paymentRoutes(options: PaymentRoutesOptions): Router {
+export interface PaymentRoutes {
+  router: Router;
+  /** Resolves once every webhook event taken by this process has been processed (for stop()). */
+  drain: () => Promise<void>;
+}
+
+export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
   const router = express.Router();
   const runLimited = createLimiter(options.processingConcurrency ?? 32);
   const allowed = new Set(
@@ -79,14 +85,26 @@ export function paymentRoutes(options: PaymentRoutesOptions): Router {
       .send(renderCallbackPage(outcome, options.links));
   });
 
-  return router;
+  return { router, drain: runLimited.idle };
+}
+
+interface Limiter {
+  <T>(task: () => Promise<T>): Promise<T>;
+  /** Resolves when no task is running or waiting. */
+  idle: () => Promise<void>;
 }
 
 /** Runs at most `concurrency` tasks at once, the others in arrival order. */
-function createLimiter(concurrency: number): <T>(task: () => Promise<T>) => Promise<T> {
+function createLimiter(concurrency: number): Limiter {
   let running = 0;
   const waiting: (() => void)[] = [];
-  return async (task) => {
+  let idleWaiters: (() => void)[] = [];
+  const settle = (): void => {
+    if (running > 0 || waiting.length > 0) return;
+    for (const resolve of idleWaiters) resolve();
+    idleWaiters = [];
+  };
+  const run = async <T>(task: () => Promise<T>): Promise<T> => {
     if (running >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
     running += 1;
     try {
@@ -94,8 +112,15 @@ function createLimiter(concurrency: number): <T>(task: () => Promise<T>) => Prom
     } finally {
       running -= 1;
       waiting.shift()?.();
+      settle();
     }
   };
+  return Object.assign(run, {
+    idle: () =>
+      running === 0 && waiting.length === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => idleWaiters.push(resolve)),
+  });
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | { state: 'timeout' }> {

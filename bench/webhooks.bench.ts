@@ -177,7 +177,7 @@ export default async function bench({ write }: { write: (line: string) => void }
       metrics: createMetricsRegistry({ defaultMetrics: false }),
       pingDatabase: async () => {},
       mountRoutes: (app) => {
-        app.use(paymentRoutes({ payments, logger, webhookAllowedIps: [], links: {} }));
+        app.use(paymentRoutes({ payments, logger, webhookAllowedIps: [], links: {} }).router);
       },
     });
     await api.start();

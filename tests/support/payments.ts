@@ -97,6 +97,13 @@ export function usePaymentsHarness(
         }
       }
     });
+    const routes = paymentRoutes({
+      payments: service,
+      logger,
+      webhookAllowedIps: options.webhookAllowedIps ?? [],
+      links: { telegramBotUsername: 'AtlanticProxyBot', whatsappNumber: '2348000000000' },
+      callbackVerifyTimeoutMs: 3_000,
+    });
     api = createApiRole({
       port: 0,
       host: '127.0.0.1',
@@ -104,16 +111,9 @@ export function usePaymentsHarness(
       metrics: createMetricsRegistry({ defaultMetrics: false }),
       pingDatabase: async () => {},
       mountRoutes: (app) => {
-        app.use(
-          paymentRoutes({
-            payments: service,
-            logger,
-            webhookAllowedIps: options.webhookAllowedIps ?? [],
-            links: { telegramBotUsername: 'AtlanticProxyBot', whatsappNumber: '2348000000000' },
-            callbackVerifyTimeoutMs: 3_000,
-          }),
-        );
+        app.use(routes.router);
       },
+      drainAfterClose: routes.drain,
     });
     await api.start();
     emulator.setWebhookUrl(`${apiUrlOf(api)}/webhooks/paystack`);
