@@ -156,14 +156,20 @@ export function usePaymentsHarness(
     async waitUntil(condition, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
+        // Listen before looking, so a webhook processed while the condition is read is not missed.
+        const nextProcessed = new Promise<void>((resolve) =>
+          waiters.push({ count: processed.length + 1, resolve }),
+        );
         if (await condition()) return;
         if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+        let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          new Promise<void>((resolve) => waiters.push({ count: processed.length + 1, resolve })),
-          new Promise<void>((resolve) =>
-            setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1),
-          ),
+          nextProcessed,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1);
+          }),
         ]);
+        clearTimeout(timer);
       }
     },
     async payAndSettle(reference, options) {
