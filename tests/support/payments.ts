@@ -7,7 +7,7 @@
 import { afterAll, beforeAll } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { createApiRole, type ApiRole } from '../../api/index.js';
-import { paymentRoutes } from '../../api/payments.js';
+import { paymentRoutes, type PaymentRoutesOptions } from '../../api/payments.js';
 import { PaymentsService, type PaymentsContext } from '../../core/payments/index.js';
 import { seedPlans } from '../../core/plans.js';
 import { createSettingsStore, type SettingsStore } from '../../core/settings.js';
@@ -97,25 +97,13 @@ export function usePaymentsHarness(
         }
       }
     });
-    const routes = paymentRoutes({
+    api = await startPaymentsApi({
       payments: service,
       logger,
       webhookAllowedIps: options.webhookAllowedIps ?? [],
       links: { telegramBotUsername: 'AtlanticProxyBot', whatsappNumber: '2348000000000' },
       callbackVerifyTimeoutMs: 3_000,
     });
-    api = createApiRole({
-      port: 0,
-      host: '127.0.0.1',
-      logger,
-      metrics: createMetricsRegistry({ defaultMetrics: false }),
-      pingDatabase: async () => {},
-      mountRoutes: (app) => {
-        app.use(routes.router);
-      },
-      drainAfterClose: routes.drain,
-    });
-    await api.start();
     emulator.setWebhookUrl(`${apiUrlOf(api)}/webhooks/paystack`);
   });
 
@@ -188,6 +176,29 @@ export function usePaymentsHarness(
       return serviceWith(faults).service;
     },
   };
+}
+
+/**
+ * The api role on 127.0.0.1, port 0, serving the payment routes (webhook and
+ * callback) and draining their background work on stop, as main.ts wires it.
+ */
+export async function startPaymentsApi(
+  options: Omit<PaymentRoutesOptions, 'links'> & { links?: PaymentRoutesOptions['links'] },
+): Promise<ApiRole> {
+  const routes = paymentRoutes({ links: {}, ...options });
+  const api = createApiRole({
+    port: 0,
+    host: '127.0.0.1',
+    logger: options.logger,
+    metrics: createMetricsRegistry({ defaultMetrics: false }),
+    pingDatabase: async () => {},
+    mountRoutes: (app) => {
+      app.use(routes.router);
+    },
+    drainAfterClose: routes.drain,
+  });
+  await api.start();
+  return api;
 }
 
 function apiUrlOf(api: ApiRole): string {

@@ -32,7 +32,7 @@ import { systemClock } from '../../clock.js';
 import type { Clock } from '../../clock.js';
 import { PAYSTACK_REFERENCE_PATTERN } from '../../ids.js';
 import type { Logger } from '../../logger.js';
-import { isCurrency } from '../../money.js';
+import { isCurrency, type Currency } from '../../money.js';
 import type { ChargeStatus, RefundStatus } from '../../payment-provider.js';
 import type { PaystackEndpoint } from '../client.js';
 import { decodePaystackMetadata } from '../schemas.js';
@@ -376,7 +376,13 @@ export async function startPaystackEmulator(
 
   // ----- the Paystack API
 
-  function initialize(body: Record<string, unknown>): Answer {
+  /**
+   * The email, amount and currency that initialize and charge_authorization both
+   * take, checked the same way; a refusal is returned as the Answer.
+   */
+  function readCharge(
+    body: Record<string, unknown>,
+  ): { email: string; amount: number; currency: Currency } | Answer {
     const email = text(body.email);
     if (email === undefined || !EMAIL_PATTERN.test(email)) {
       // Message as Paystack words it for a bad email (not in the OpenAPI description).
@@ -390,6 +396,13 @@ export async function startPaystackEmulator(
     if (!isCurrency(currency)) {
       return refuse(400, 'Currency not supported by merchant', { type: 'validation_error' });
     }
+    return { email, amount, currency };
+  }
+
+  function initialize(body: Record<string, unknown>): Answer {
+    const charge = readCharge(body);
+    if ('status' in charge) return charge;
+    const { email, amount, currency } = charge;
     const reference = text(body.reference) ?? randomCode('', 10);
     if (!PAYSTACK_REFERENCE_PATTERN.test(reference)) {
       return refuse(
@@ -449,18 +462,9 @@ export async function startPaystackEmulator(
   }
 
   function chargeAuthorization(body: Record<string, unknown>): Answer {
-    const email = text(body.email);
-    if (email === undefined || !EMAIL_PATTERN.test(email)) {
-      return refuse(400, 'Invalid Email Address Passed', { type: 'validation_error' });
-    }
-    const amount = readAmount(body.amount);
-    if (amount === undefined || amount <= 0) {
-      return refuse(400, 'Invalid Amount Sent', { type: 'validation_error' });
-    }
-    const currency = text(body.currency) ?? 'NGN';
-    if (!isCurrency(currency)) {
-      return refuse(400, 'Currency not supported by merchant', { type: 'validation_error' });
-    }
+    const charge = readCharge(body);
+    if ('status' in charge) return charge;
+    const { email, amount, currency } = charge;
     const code = text(body.authorization_code);
     const authorization = code === undefined ? undefined : authorizations.get(code);
     // Paystack's wording for an authorization that is unknown or belongs to another customer.

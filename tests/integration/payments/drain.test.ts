@@ -4,11 +4,8 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { useTestDatabase } from '../../support/database.js';
-import { usePaymentsHarness } from '../../support/payments.js';
-import { createApiRole } from '../../../api/index.js';
-import { paymentRoutes } from '../../../api/payments.js';
+import { startPaymentsApi, usePaymentsHarness } from '../../support/payments.js';
 import { createLogger } from '../../../lib/logger.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { WebhookEvent } from '../../../models/webhook-event.js';
 
 useTestDatabase();
@@ -17,24 +14,7 @@ const h = usePaymentsHarness();
 describe('stopping the api role', () => {
   it('waits for the webhook events it accepted before it returns', async () => {
     const logger = createLogger({ level: 'silent' });
-    const routes = paymentRoutes({
-      payments: h.payments,
-      logger,
-      webhookAllowedIps: [],
-      links: {},
-    });
-    const api = createApiRole({
-      port: 0,
-      host: '127.0.0.1',
-      logger,
-      metrics: createMetricsRegistry({ defaultMetrics: false }),
-      pingDatabase: async () => {},
-      mountRoutes: (app) => {
-        app.use(routes.router);
-      },
-      drainAfterClose: routes.drain,
-    });
-    await api.start();
+    const api = await startPaymentsApi({ payments: h.payments, logger, webhookAllowedIps: [] });
     const customer = await h.newCustomer();
     const checkout = await h.payments.checkout({
       accountId: String(customer._id),
