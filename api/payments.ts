@@ -20,7 +20,11 @@ export interface PaymentRoutesOptions {
   links: { telegramBotUsername?: string | undefined; whatsappNumber?: string | undefined };
   /** How long the callback page waits for Paystack's verify before saying "still processing". */
   callbackVerifyTimeoutMs?: number;
-  /** Stored events processed at once by this process; the rest wait their turn. Default 32. */
+  /**
+   * Stored events processed at once by this process; the rest wait their turn.
+   * Default 256: side by side, their database calls share commands
+   * (models/batching.ts), so more in flight costs little and hides verify latency.
+   */
   processingConcurrency?: number;
 }
 
@@ -35,7 +39,7 @@ export interface PaymentRoutes {
 
 export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
   const router = express.Router();
-  const runLimited = createLimiter(options.processingConcurrency ?? 32);
+  const runLimited = createLimiter(options.processingConcurrency ?? 256);
   const allowed = new Set(
     options.webhookAllowedIps.flatMap((ip) => (ip === 'paystack' ? PAYSTACK_WEBHOOK_IPS : [ip])),
   );
@@ -52,7 +56,7 @@ export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
       }
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const signature = req.get('x-paystack-signature');
-      const result = await options.payments.receiveWebhook(rawBody, signature);
+      const result = await options.payments.receiveWebhook(rawBody, signature, { claim: true });
       if (result.status !== 200) {
         req.log.warn({ ip, reason: result.error }, 'webhook.refused');
         res.status(result.status).json({ error: result.error });
@@ -62,7 +66,8 @@ export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
       // Processed after the answer, so Paystack is never kept waiting; the jobs role
       // picks up anything this process does not finish.
       // A bounded number run at once, so a burst of events cannot starve the answers.
-      runLimited(() => options.payments.processWebhook(result.eventId)).catch((err: unknown) => {
+      const target = result.claimed ?? result.eventId;
+      runLimited(() => options.payments.processWebhook(target)).catch((err: unknown) => {
         options.logger.error({ err, eventId: result.eventId }, 'webhook.process_failed');
       });
     },

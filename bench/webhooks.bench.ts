@@ -104,7 +104,15 @@ export default async function bench({ write }: { write: (line: string) => void }
   const logger = pino({ level: 'silent' });
   // The database engine in its own process, on the other core, as a mongod would be.
   const engine = await startChild<{ uri: string }>('lib/mongo-engine/main.ts', []);
-  await mongoose.connect(engine.info.uri, { dbName: 'bench_webhooks' });
+  await mongoose.connect(engine.info.uri, { dbName: 'bench_webhooks', monitorCommands: true });
+  const tally = new Map<string, number>();
+  let counting = false;
+  mongoose.connection.getClient().on('commandStarted', (e) => {
+    if (!counting) return;
+    const cmd = e.command as Record<string, unknown>;
+    const key = `${e.commandName} ${String(cmd[e.commandName])}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  });
   await Promise.all(Object.values(mongoose.models).map((m) => m.init()));
   const emulatorProcess = await startChild<{ baseUrl: string }>('lib/paystack/emulator/main.ts', [
     '--secret-key',
@@ -201,12 +209,16 @@ export default async function bench({ write }: { write: (line: string) => void }
       secretKey,
     );
 
+    counting = true;
     const atlanticStats = await send(
       `http://127.0.0.1:${api.address().port}/webhooks/paystack`,
       deliveries,
       secretKey,
     );
     const handledAtEpochMs = await everyDeliveryHandled;
+    counting = false;
+    const commands = [...tally].sort((a, b) => b[1] - a[1]);
+    const perEvent = (n: number) => (n / EVENTS).toFixed(2);
     const processedSeconds = (handledAtEpochMs - atlanticStats.startedAtEpochMs) / 1000;
 
     const fulfilled = await Payment.countDocuments({ fulfilledAt: { $exists: true } });
@@ -231,6 +243,12 @@ export default async function bench({ write }: { write: (line: string) => void }
       'Atlantic POST /webhooks/paystack',
       atlanticStats,
       `${Math.round(EVENTS / processedSeconds)} (all ${EVENTS} in ${processedSeconds.toFixed(2)} s)`,
+    );
+    write(
+      `\nDatabase commands per event while Atlantic ran: ${perEvent(commands.reduce((sum, [, n]) => sum + n, 0))} (most: ${commands
+        .slice(0, 4)
+        .map(([name, n]) => `${name} ${perEvent(n)}`)
+        .join(', ')}).`,
     );
     write(
       `\nChecks: fulfilled ${fulfilled}/${EVENTS}, active plans ${subscriptions}/${EVENTS / 2}, wallet credits ${credits}/${EVENTS / 2}, invoices ${invoices}/${EVENTS} gap-free: ${gapFree}.`,

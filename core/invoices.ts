@@ -35,6 +35,7 @@
  * by lib/money, and the net is the rest, so net + VAT = total exactly.
  */
 import { isDuplicateKeyError } from '../models/errors.js';
+import { insertOne } from '../models/batching.js';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
 import { noFaults, type FaultPoints } from '../lib/faults.js';
@@ -196,7 +197,7 @@ export async function issueInvoice(
   let draft: InvoiceRecord | null;
   const issuedAt = clock.now();
   try {
-    const created = await Invoice.create({
+    draft = await insertOne<InvoiceRecord>(Invoice, {
       accountId,
       paymentReference,
       status: 'draft',
@@ -212,7 +213,6 @@ export async function issueInvoice(
       vatMinor: totals.vatMinor,
       totalMinor: totals.totalMinor,
     });
-    draft = created.toObject();
   } catch (error) {
     if (!isDuplicateKeyError(error)) throw error;
     draft = await Invoice.findOne({ paymentReference }).lean();
@@ -379,23 +379,25 @@ async function writeClaim(
 ): Promise<Map<string, number>> {
   const ids = claim.invoiceIds.map(idString);
   const now = clock.now();
-  let allWritten = true;
-  for (const [i, invoiceId] of ids.entries()) {
-    const sequence = claim.first + i;
-    const written = await Invoice.updateOne(
-      { _id: invoiceId, year, sequence: { $exists: false } },
-      {
-        $set: {
-          sequence,
-          number: formatInvoiceNumber(year, sequence),
-          status: 'issued',
-          numberedAt: now,
+  // One command writes the whole claim's numbers (the statements are independent).
+  const written = await Invoice.bulkWrite(
+    ids.map((invoiceId, i) => ({
+      updateOne: {
+        filter: { _id: invoiceId, year, sequence: { $exists: false } },
+        update: {
+          $set: {
+            sequence: claim.first + i,
+            number: formatInvoiceNumber(year, claim.first + i),
+            status: 'issued',
+            numberedAt: now,
+          },
         },
       },
-    );
-    if (written.modifiedCount !== 1) allWritten = false;
-    faults.reach('invoice.number_written');
-  }
+    })),
+    { ordered: false },
+  );
+  const allWritten = written.modifiedCount === ids.length;
+  faults.reach('invoice.number_written');
 
   if (!allWritten) {
     // Finishing a claim someone else started (or a crashed run's): check what is there.

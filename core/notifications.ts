@@ -21,8 +21,9 @@
 import { isDuplicateKeyError } from '../models/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
-import { Account } from '../models/account.js';
-import { ChannelIdentity } from '../models/channel-identity.js';
+import { Account, type AccountData } from '../models/account.js';
+import { findAllByKey, findOneByKey, insertOne } from '../models/batching.js';
+import { ChannelIdentity, type ChannelIdentityData } from '../models/channel-identity.js';
 import {
   Notification,
   notificationChannels,
@@ -32,7 +33,10 @@ import {
   type NotificationChannel,
   type NotificationEvent,
 } from '../models/notification.js';
-import { NotificationPreferences } from '../models/notification-preferences.js';
+import {
+  NotificationPreferences,
+  type NotificationPreferencesData,
+} from '../models/notification-preferences.js';
 
 export { notificationChannels, notificationEvents };
 export type { DeliveryStatus, NotificationAudience, NotificationChannel, NotificationEvent };
@@ -167,12 +171,17 @@ export async function notify(input: NotifyInput, { clock }: ClockOption): Promis
   const period = input.period?.trim() || undefined;
   const dedupKey = notificationDedupKey(accountId, input.event, period);
 
-  const existing = await Notification.findOne({ dedupKey }).lean();
+  // Lookups by key are batched with the same lookups of other notifications in this turn.
+  const existing = await findOneByKey<NotificationRecord>(Notification, 'dedupKey', dedupKey);
   if (existing) return { item: toOutboxItem(existing), created: false };
 
   const [account, identities, preferences] = await Promise.all([
-    Account.findById(accountId, { email: 1, status: 1 }).lean(),
-    ChannelIdentity.find({ accountId }, { channel: 1 }).lean(),
+    findOneByKey<Pick<AccountData, 'email' | 'status'>>(Account, '_id', accountId, {
+      projection: { email: 1, status: 1 },
+    }),
+    findAllByKey<Pick<ChannelIdentityData, 'channel'>>(ChannelIdentity, 'accountId', accountId, {
+      projection: { channel: 1 },
+    }),
     getPreferences(accountId),
   ]);
   if (!account) {
@@ -232,7 +241,7 @@ export async function notifyAdmins(
   const key = input.dedupKey.trim();
   if (key === '') throw new RangeError('notifyAdmins needs a dedupKey');
   const dedupKey = `admins:${key}`;
-  const existing = await Notification.findOne({ dedupKey }).lean();
+  const existing = await findOneByKey<NotificationRecord>(Notification, 'dedupKey', dedupKey);
   if (existing) return { item: toOutboxItem(existing), created: false };
 
   const now = clock.now();
@@ -463,7 +472,11 @@ export async function getOutboxItem(itemId: IdLike): Promise<OutboxItem | null> 
 
 /** The account's preferences, or the defaults when it never set any. */
 export async function getPreferences(accountId: IdLike): Promise<NotificationPreferencesView> {
-  const doc = await NotificationPreferences.findOne({ accountId: idString(accountId) }).lean();
+  const doc = await findOneByKey<NotificationPreferencesData>(
+    NotificationPreferences,
+    'accountId',
+    idString(accountId),
+  );
   if (!doc) {
     return {
       channels: { ...DEFAULT_PREFERENCES.channels },
@@ -536,11 +549,11 @@ interface NewItem {
 /** Inserts unless the dedup key exists; either way returns the one item for the key. */
 async function insertOnce(item: NewItem): Promise<NotifyResult> {
   try {
-    const created = await Notification.create({
+    const created = await insertOne<NotificationRecord>(Notification, {
       ...item,
       deliveries: Object.fromEntries(item.deliveries.map((slot) => [slot.channel, slot])),
     });
-    return { item: toOutboxItem(created.toObject()), created: true };
+    return { item: toOutboxItem(created), created: true };
   } catch (error) {
     if (!isDuplicateKeyError(error)) throw error;
   }

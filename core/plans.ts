@@ -6,6 +6,7 @@
  * when `priceForRenewal` reads the plan as it is then.
  */
 import { isDuplicateKeyError } from '../models/errors.js';
+import { findOneByKey } from '../models/batching.js';
 import { Error as MongooseError } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -160,7 +161,8 @@ export async function listPlans(options: { onSaleOnly?: boolean } = {}): Promise
 
 /** The plan with this code, on sale or not (running subscriptions still need it). */
 export async function getPlan(code: string): Promise<PlanRecord> {
-  const plan = await Plan.findOne({ code: code.trim().toLowerCase() }).lean<PlanRecord>();
+  // Batched with the other lookups of this turn: a burst of fulfilments asks for plans together.
+  const plan = await findOneByKey<PlanRecord>(Plan, 'code', code.trim().toLowerCase());
   if (!plan) {
     throw new DomainError('PLAN_NOT_FOUND', `There is no plan called "${code}".`, {
       details: { planCode: code },

@@ -16,6 +16,7 @@
  * unique index on `activatedByPaymentRef`.
  */
 import { isDuplicateKeyError } from '../models/errors.js';
+import { findOneByKey, insertOne } from '../models/batching.js';
 import { Types } from 'mongoose';
 import { durationMs, type Clock, type Duration } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -166,7 +167,7 @@ export async function getCurrentSubscription(
 export async function getLiveSubscription(
   accountId: AccountIdInput,
 ): Promise<SubscriptionRecord | null> {
-  return Subscription.findOne({ liveAccountId: toObjectId(accountId) }).lean<SubscriptionRecord>();
+  return findOneByKey<SubscriptionRecord>(Subscription, 'liveAccountId', toObjectId(accountId));
 }
 
 export async function getSubscription(id: AccountIdInput): Promise<SubscriptionRecord> {
@@ -248,9 +249,11 @@ export async function activateFromPayment(
   const accountId = toObjectId(input.accountId);
   const { paymentRef, clock } = input;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-    const existing = await Subscription.findOne({
-      activatedByPaymentRef: paymentRef,
-    }).lean<SubscriptionRecord>();
+    const existing = await findOneByKey<SubscriptionRecord>(
+      Subscription,
+      'activatedByPaymentRef',
+      paymentRef,
+    );
     if (existing) {
       if (!existing.accountId.equals(accountId)) {
         throw new DomainError(
@@ -508,10 +511,7 @@ async function insertSubscription(
   fields: Partial<SubscriptionData>,
   now: Date,
 ): Promise<SubscriptionRecord> {
-  const doc = new Subscription(fields);
-  doc.set({ createdAt: now, updatedAt: now });
-  await doc.save({ timestamps: false });
-  return doc.toObject<SubscriptionRecord>();
+  return insertOne<SubscriptionRecord>(Subscription, { ...fields, createdAt: now, updatedAt: now });
 }
 
 function defaultCurrency(plan: PlanRecord): Currency {

@@ -34,6 +34,7 @@
  * top-up arrived, leaving a "rejected" entry whose money moved.
  */
 import { isDuplicateKeyError } from '../models/errors.js';
+import { findOneByKey, insertOne, updateOne } from '../models/batching.js';
 import mongoose, { Types, type Connection } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -168,22 +169,22 @@ async function findOrCreateWallet(
   accountId: Types.ObjectId,
   currency: Currency,
 ): Promise<WalletRecord> {
-  const found = await models.Wallet.findOne({ accountId }).lean<WalletRecord>();
+  const found = await findOneByKey<WalletRecord>(models.Wallet, 'accountId', accountId);
   if (found) return found;
-  const create = () =>
-    models.Wallet.findOneAndUpdate(
-      { accountId },
-      { $setOnInsert: { currency, balanceMinor: 0, decisionSeq: 0, recentDecisions: [] } },
-      { upsert: true, returnDocument: 'after' },
-    )
-      .lean<WalletRecord>()
-      .orFail();
   try {
-    return await create();
+    return await insertOne<WalletRecord>(models.Wallet, {
+      accountId,
+      currency,
+      balanceMinor: 0,
+      decisionSeq: 0,
+      recentDecisions: [],
+    });
   } catch (error) {
     // Two first uses raced on the unique accountId; the loser reads the winner's wallet.
     if (!isDuplicateKeyError(error)) throw error;
-    return create();
+    const winner = await findOneByKey<WalletRecord>(models.Wallet, 'accountId', accountId);
+    if (!winner) throw error;
+    return winner;
   }
 }
 
@@ -237,13 +238,12 @@ async function recordEntry(
   clock: Clock,
 ): Promise<EntryRecord> {
   try {
-    const created = await models.LedgerEntry.create({
+    return await insertOne<EntryRecord>(models.LedgerEntry, {
       ...spec,
       status: 'pending',
       seqAtRecord,
       createdAt: clock.now(),
     });
-    return created.toObject<EntryRecord>();
   } catch (error) {
     if (!isDuplicateKeyError(error)) throw error;
     const existing = await models.LedgerEntry.findOne({
@@ -297,20 +297,14 @@ async function markDecided(
     appliedAt: clock.now(),
   };
   if (decision.balanceAfterMinor !== undefined) set.balanceAfterMinor = decision.balanceAfterMinor;
-  const marked = await models.LedgerEntry.findOneAndUpdate(
-    { _id: entry._id, status: 'pending' },
-    { $set: set },
-    { returnDocument: 'after' },
-  ).lean<EntryRecord>();
-  if (marked) return marked;
-  // Another caller (a racing retry, the recovery job) marked it from the same decision.
-  const current = await models.LedgerEntry.findById(entry._id).lean<EntryRecord>();
-  if (!current || current.status === 'pending') {
-    throw new DomainError('INTERNAL', 'A ledger entry could not be marked as decided.', {
-      details: { entryId: String(entry._id) },
-    });
-  }
-  return current;
+  // Batched with the other entries decided in this turn. Whether this statement
+  // or a racing caller's (a retry, the recovery job) marked the entry, both took
+  // the decision from the wallet's record, so the entry reads as below.
+  await updateOne(models.LedgerEntry, {
+    filter: { _id: entry._id, status: 'pending' },
+    update: { $set: set },
+  });
+  return { ...entry, ...set };
 }
 
 /** Step 2 and 3 for one pending entry; safe to run any number of times, concurrently. */

@@ -1,4 +1,9 @@
-import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'mongoose';
+import mongoose, {
+  Schema,
+  type InferSchemaType,
+  type HydratedDocument,
+  type Types,
+} from 'mongoose';
 import { CURRENCIES } from '../lib/money.js';
 import { REFUND_STATUSES } from '../lib/payment-provider.js';
 
@@ -105,5 +110,7 @@ paymentSchema.index({ status: 1, openedAt: 1 });
 
 export type PaymentData = InferSchemaType<typeof paymentSchema>;
 export type PaymentDocument = HydratedDocument<PaymentData>;
+/** A payment as stored (a lean read); a PaymentDocument is one too. */
+export type PaymentRecord = PaymentData & { _id: Types.ObjectId };
 
 export const Payment = mongoose.model('Payment', paymentSchema);

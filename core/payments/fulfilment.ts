@@ -12,7 +12,8 @@
  * verify and redoes the effects, each of which is a no-op the second time.
  */
 import { isDuplicateKeyError } from '../../models/errors.js';
-import { Payment, type PaymentDocument } from '../../models/payment.js';
+import { findOneByKey, updateOne } from '../../models/batching.js';
+import { Payment, type PaymentRecord } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
 import { isDomainError } from '../../lib/errors.js';
 import type { VerifiedTransaction } from '../../lib/payment-provider.js';
@@ -42,7 +43,7 @@ export async function fulfilPayment(
   ctx: PaymentsContext,
   reference: string,
 ): Promise<FulfilmentOutcome> {
-  let payment = await Payment.findOne({ reference });
+  let payment = await findOneByKey<PaymentRecord>(Payment, 'reference', reference);
   if (!payment) return { state: 'unknown_reference', reference };
   if (payment.status === 'flagged') {
     return { state: 'flagged', reference, reason: payment.flagReason ?? 'flagged' };
@@ -52,9 +53,11 @@ export async function fulfilPayment(
     const verdict = await verify(ctx, payment);
     if (verdict.state !== 'success') return verdict.outcome;
     const now = ctx.clock.now();
-    const marked = await Payment.findOneAndUpdate(
-      { _id: payment._id, status: { $in: ['pending', 'failed', 'abandoned'] } },
-      {
+    // The one conditional update to `paid` (batched with the others of this turn);
+    // whoever then reads `paid` applies the effects, each of which happens once.
+    await updateOne(Payment, {
+      filter: { _id: payment._id, status: { $in: ['pending', 'failed', 'abandoned'] } },
+      update: {
         $set: {
           status: 'paid',
           paidAt: verdict.transaction.paidAt ?? now,
@@ -67,11 +70,10 @@ export async function fulfilPayment(
         $unset: { openCheckoutKey: 1, lastVerifyError: 1 },
         $inc: { verifyAttempts: 1 },
       },
-      { returnDocument: 'after' },
-    );
+    });
     ctx.faults.reach('fulfil.marked_paid');
-    // Not matched: a concurrent run moved it first (to paid, or flagged it).
-    payment = marked ?? (await Payment.findOne({ reference }));
+    // Paid by us, or moved first by a concurrent run (to paid, or flagged).
+    payment = await findOneByKey<PaymentRecord>(Payment, 'reference', reference);
     if (!payment) return { state: 'unknown_reference', reference };
     if (payment.status !== 'paid') {
       // Flagged by a concurrent run between our verify and our update.
@@ -89,10 +91,10 @@ export async function fulfilPayment(
     if (!isDomainError(err, 'CONFLICT')) throw err;
     return holdForReview(ctx, payment, err.message);
   }
-  await Payment.updateOne(
-    { _id: payment._id, fulfilledAt: { $exists: false } },
-    { $set: { fulfilledAt: ctx.clock.now() } },
-  );
+  await updateOne(Payment, {
+    filter: { _id: payment._id, fulfilledAt: { $exists: false } },
+    update: { $set: { fulfilledAt: ctx.clock.now() } },
+  });
   ctx.logger.info(
     { reference, accountId: String(payment.accountId), purpose: payment.purpose },
     'payment.fulfilled',
@@ -103,7 +105,7 @@ export async function fulfilPayment(
 /** Paid, but what it bought clashes with the account's state: keep the money, ask an admin. */
 async function holdForReview(
   ctx: PaymentsContext,
-  payment: PaymentDocument,
+  payment: PaymentRecord,
   reason: string,
 ): Promise<FulfilmentOutcome> {
   await Payment.updateOne(
@@ -126,7 +128,7 @@ type Verdict =
   | { state: 'success'; transaction: VerifiedTransaction }
   | { state: 'other'; outcome: FulfilmentOutcome };
 
-async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<Verdict> {
+async function verify(ctx: PaymentsContext, payment: PaymentRecord): Promise<Verdict> {
   const { reference } = payment;
   let transaction: VerifiedTransaction;
   try {
@@ -188,7 +190,7 @@ async function verify(ctx: PaymentsContext, payment: PaymentDocument): Promise<V
   }
 }
 
-function mismatchOf(payment: PaymentDocument, transaction: VerifiedTransaction): string | null {
+function mismatchOf(payment: PaymentRecord, transaction: VerifiedTransaction): string | null {
   if (transaction.reference !== payment.reference) {
     return `reference ${transaction.reference} does not match ${payment.reference}`;
   }
@@ -203,7 +205,7 @@ function mismatchOf(payment: PaymentDocument, transaction: VerifiedTransaction):
 
 async function flag(
   ctx: PaymentsContext,
-  payment: PaymentDocument,
+  payment: PaymentRecord,
   reason: string,
 ): Promise<FulfilmentOutcome> {
   const changed = await Payment.updateOne(
@@ -225,7 +227,7 @@ async function flag(
 }
 
 /** Everything a paid payment buys; each step is keyed by the reference and safe to repeat. */
-async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Promise<void> {
+async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promise<void> {
   const accountId = String(payment.accountId);
   const { reference } = payment;
   await saveReusableCard(payment);
@@ -328,13 +330,13 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentDocument): Pro
   ctx.faults.reach('fulfil.notified');
 }
 
-async function saveReusableCard(payment: PaymentDocument): Promise<void> {
+async function saveReusableCard(payment: PaymentRecord): Promise<void> {
   const card = payment.authorization;
   if (!card?.reusable) return;
   try {
-    await PaymentMethod.updateOne(
-      { accountId: payment.accountId, authorizationCode: card.authorizationCode },
-      {
+    await updateOne(PaymentMethod, {
+      filter: { accountId: payment.accountId, authorizationCode: card.authorizationCode },
+      update: {
         $set: {
           provider: 'paystack',
           signature: card.signature,
@@ -347,8 +349,8 @@ async function saveReusableCard(payment: PaymentDocument): Promise<void> {
         },
         $setOnInsert: { savedFromReference: payment.reference },
       },
-      { upsert: true },
-    );
+      upsert: true,
+    });
   } catch (err) {
     // A concurrent run saved the same card first: that is the outcome we wanted.
     if (!isDuplicateKeyError(err)) throw err;
@@ -356,7 +358,7 @@ async function saveReusableCard(payment: PaymentDocument): Promise<void> {
 }
 
 export function paymentSummary(
-  payment: PaymentDocument,
+  payment: PaymentRecord,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   return {

@@ -10,6 +10,7 @@ import {
   processDueWebhookEvents,
   processWebhookEvent,
   receivePaystackWebhook,
+  type ClaimedEvent,
   type ProcessOutcome,
   type ReceiveResult,
 } from './webhooks.js';
@@ -46,14 +47,28 @@ export class PaymentsService {
     return fulfilPayment(this.ctx, reference);
   }
 
-  /** Verifies and stores a webhook; the caller answers with `status` at once. */
-  receiveWebhook(rawBody: Buffer, signature: string | undefined): Promise<ReceiveResult> {
-    return receivePaystackWebhook(this.ctx, { rawBody, signature, secretKey: this.secretKey });
+  /**
+   * Verifies and stores a webhook; the caller answers with `status` at once.
+   * With `claim`, a new event is stored claimed by the caller, who passes
+   * `result.claimed` to processWebhook next.
+   */
+  receiveWebhook(
+    rawBody: Buffer,
+    signature: string | undefined,
+    options: { claim?: boolean } = {},
+  ): Promise<ReceiveResult> {
+    return receivePaystackWebhook(this.ctx, {
+      rawBody,
+      signature,
+      secretKey: this.secretKey,
+      ...options,
+    });
   }
 
-  /** Handles one stored event and announces it on `events`. */
-  async processWebhook(eventId: string): Promise<ProcessOutcome> {
-    const outcome = await processWebhookEvent(this.ctx, eventId);
+  /** Handles one stored event (by id, or as claimed when received) and announces it on `events`. */
+  async processWebhook(target: string | ClaimedEvent): Promise<ProcessOutcome> {
+    const outcome = await processWebhookEvent(this.ctx, target);
+    const eventId = typeof target === 'string' ? target : target._id.toHexString();
     this.events.emit('webhook.processed', eventId, outcome);
     return outcome;
   }

@@ -12,12 +12,12 @@
 import { isDuplicateKeyError } from '../../models/errors.js';
 import { Account } from '../../models/account.js';
 import { ChannelIdentity } from '../../models/channel-identity.js';
-import { Payment, type PaymentDocument, type RefundStatus } from '../../models/payment.js';
+import { Payment, type PaymentRecord, type RefundStatus } from '../../models/payment.js';
 import { TrialClaim, type TrialClaimKind } from '../../models/trial-claim.js';
 import { DomainError, isDomainError } from '../../lib/errors.js';
 import { credit } from '../wallet.js';
 import { notify, notifyAdmins } from '../notifications.js';
-import { endTrial, getCurrentSubscription, listDueTrials } from '../subscriptions.js';
+import { endTrial, getLiveSubscription, listDueTrials } from '../subscriptions.js';
 import type { PaymentsContext } from './context.js';
 
 export type TrialRefusal = 'account' | 'email' | 'telegram' | 'whatsapp' | 'card';
@@ -62,7 +62,7 @@ export async function assertTrialAllowed(accountId: string): Promise<void> {
  */
 export async function claimTrial(
   ctx: PaymentsContext,
-  payment: PaymentDocument,
+  payment: PaymentRecord,
 ): Promise<{ ok: true } | { ok: false; reason: TrialRefusal }> {
   const accountId = String(payment.accountId);
   const claims = await identityClaims(accountId);
@@ -201,7 +201,7 @@ const rank: Record<RefundStatus, number> = {
  */
 export async function advanceRefund(
   ctx: PaymentsContext,
-  payment: PaymentDocument,
+  payment: PaymentRecord,
   status: RefundStatus,
   providerRefundId?: string,
 ): Promise<boolean> {
@@ -258,7 +258,8 @@ export async function refundDepositOfRunningTrial(
   accountId: string,
   reason: string,
 ): Promise<void> {
-  const subscription = await getCurrentSubscription(accountId);
+  // A running trial is live, so the live subscription is the one to look at.
+  const subscription = await getLiveSubscription(accountId);
   if (!subscription || subscription.status !== 'trialing') return;
   await endTrial(String(subscription._id), { clock: ctx.clock, reason });
   ctx.faults.reach('trial.ended');

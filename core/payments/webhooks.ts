@@ -7,12 +7,18 @@
  *   claims the event with a lease and dispatches it; every handler is idempotent,
  *   so a retry, a duplicate or an event that arrives before its predecessor
  *   changes nothing twice.
+ *
+ * The route that receives an event processes it right after answering, so it
+ * stores a new event already claimed by itself (status `processing` with a
+ * lease) and hands it over in memory: no second read to claim it. Should that
+ * process die first, the lease runs out and the jobs role takes the event.
  * https://paystack.com/docs/payments/webhooks/
  */
 import { isDuplicateKeyError } from '../../models/errors.js';
 import { createHash } from 'node:crypto';
-import { Types } from 'mongoose';
-import { WebhookEvent, type WebhookEventDocument } from '../../models/webhook-event.js';
+import type { Types } from 'mongoose';
+import { findOneByKey, insertOne, updateOne } from '../../models/batching.js';
+import { WebhookEvent } from '../../models/webhook-event.js';
 import { Payment } from '../../models/payment.js';
 import { Account } from '../../models/account.js';
 import { isValidPaystackSignature } from '../../lib/paystack/signature.js';
@@ -22,14 +28,36 @@ import { fulfilPayment } from './fulfilment.js';
 import { advanceRefund } from './trial.js';
 import type { PaymentsContext } from './context.js';
 
+/** A stored event claimed by the process that stored it, ready to dispatch. */
+export interface ClaimedEvent {
+  _id: Types.ObjectId;
+  event: string;
+  eventKey: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  leaseUntil: Date;
+}
+
 export type ReceiveResult =
   | { status: 401; error: 'INVALID_SIGNATURE' }
   | { status: 400; error: 'MALFORMED_EVENT' }
-  | { status: 200; eventId: string; duplicate: boolean };
+  | {
+      status: 200;
+      eventId: string;
+      duplicate: boolean;
+      /** A new event stored as claimed by the caller (when asked for): pass it to processWebhookEvent. */
+      claimed?: ClaimedEvent;
+    };
 
 export async function receivePaystackWebhook(
   ctx: PaymentsContext,
-  input: { rawBody: Buffer; signature: string | undefined; secretKey: string },
+  input: {
+    rawBody: Buffer;
+    signature: string | undefined;
+    secretKey: string;
+    /** Store a new event as claimed by the caller, who processes it next. */
+    claim?: boolean;
+  },
 ): Promise<ReceiveResult> {
   if (!isValidPaystackSignature(input.rawBody, input.signature, input.secretKey)) {
     return { status: 401, error: 'INVALID_SIGNATURE' };
@@ -39,35 +67,40 @@ export async function receivePaystackWebhook(
 
   const eventKey = eventKeyOf(parsed.event, parsed.data, input.rawBody);
   const now = ctx.clock.now();
-  const store = () =>
-    WebhookEvent.updateOne(
-      { provider: 'paystack', eventKey },
-      {
-        $setOnInsert: {
-          event: parsed.event,
-          payload: parsed.raw,
-          status: 'received',
-          receivedAt: now,
-          nextAttemptAt: now,
-          attempts: 0,
-        },
-        $inc: { deliveries: 1 },
-      },
-      { upsert: true },
-    );
-  // Two deliveries of one event may race to insert it; the loser's retry then matches.
-  const stored = await store().catch((err: unknown) => {
+  const leaseUntil = new Date(now.getTime() + LEASE_MS);
+  const claimed = input.claim === true;
+  // Insert first: a new event costs one write (batched with the other deliveries
+  // of this turn); the unique key turns a repeat into a duplicate-key error.
+  try {
+    const stored = await insertOne<ClaimedEvent>(WebhookEvent, {
+      provider: 'paystack',
+      eventKey,
+      event: parsed.event,
+      payload: parsed.raw,
+      receivedAt: now,
+      nextAttemptAt: now,
+      deliveries: 1,
+      ...(claimed ? { status: 'processing', leaseUntil, attempts: 1 } : { status: 'received' }),
+    });
+    return {
+      status: 200,
+      eventId: stored._id.toHexString(),
+      duplicate: false,
+      ...(claimed ? { claimed: stored } : {}),
+    };
+  } catch (err) {
     if (!isDuplicateKeyError(err)) throw err;
-    return store();
-  });
-  const duplicate = stored.upsertedCount === 0;
-  const eventId: unknown =
-    stored.upsertedId ??
-    (await WebhookEvent.findOne({ provider: 'paystack', eventKey }, { _id: 1 }))?._id;
-  if (!(eventId instanceof Types.ObjectId)) {
-    throw new Error(`webhook event ${eventKey} not found after storing it`);
   }
-  return { status: 200, eventId: eventId.toHexString(), duplicate };
+  await updateOne(WebhookEvent, {
+    filter: { provider: 'paystack', eventKey },
+    update: { $inc: { deliveries: 1 } },
+  });
+  const existing = await findOneByKey<{ _id: Types.ObjectId }>(WebhookEvent, 'eventKey', eventKey, {
+    where: { provider: 'paystack' },
+    projection: { _id: 1 },
+  });
+  if (!existing) throw new Error(`webhook event ${eventKey} not found after storing it`);
+  return { status: 200, eventId: existing._id.toHexString(), duplicate: true };
 }
 
 interface ParsedEvent {
@@ -106,28 +139,24 @@ export type ProcessOutcome = 'processed' | 'ignored' | 'retry' | 'busy';
 
 const MAX_ATTEMPTS = 12;
 const LEASE_MS = 60_000;
+/** A claim handed over in memory is used only while this much of its lease is left. */
+const LEASE_MARGIN_MS = 15_000;
 
-/** Claims one stored event and handles it; safe to call from several processes at once. */
+/**
+ * Claims one stored event (or takes one the caller claimed when storing it)
+ * and handles it; safe to call from several processes at once.
+ */
 export async function processWebhookEvent(
   ctx: PaymentsContext,
-  eventId: string,
+  target: string | ClaimedEvent,
 ): Promise<ProcessOutcome> {
   const now = ctx.clock.now();
-  const event = await WebhookEvent.findOneAndUpdate(
-    {
-      _id: eventId,
-      $or: [
-        { status: 'received', nextAttemptAt: { $lte: now } },
-        { status: 'processing', leaseUntil: { $lt: now } },
-      ],
-    },
-    {
-      $set: { status: 'processing', leaseUntil: new Date(now.getTime() + LEASE_MS) },
-      $inc: { attempts: 1 },
-    },
-    { returnDocument: 'after' },
-  );
+  const event =
+    typeof target !== 'string' && target.leaseUntil.getTime() - now.getTime() > LEASE_MARGIN_MS
+      ? target
+      : await claimEvent(typeof target === 'string' ? target : target._id.toHexString(), now);
   if (!event) return 'busy';
+  const eventId = event._id.toHexString();
 
   let result: { outcome: 'processed' | 'ignored' | 'retry'; note: string };
   try {
@@ -141,9 +170,9 @@ export async function processWebhookEvent(
   if (result.outcome === 'retry') {
     const attempts = event.attempts;
     const finalFailure = attempts >= MAX_ATTEMPTS;
-    await WebhookEvent.updateOne(
-      { _id: event._id, status: 'processing' },
-      {
+    await updateOne(WebhookEvent, {
+      filter: { _id: event._id, status: 'processing' },
+      update: {
         $set: {
           status: finalFailure ? 'failed' : 'received',
           lastError: result.note,
@@ -151,17 +180,34 @@ export async function processWebhookEvent(
         },
         $unset: { leaseUntil: 1 },
       },
-    );
+    });
     return 'retry';
   }
-  await WebhookEvent.updateOne(
-    { _id: event._id, status: 'processing' },
-    {
+  await updateOne(WebhookEvent, {
+    filter: { _id: event._id, status: 'processing' },
+    update: {
       $set: { status: result.outcome, outcome: result.note, processedAt: done },
       $unset: { leaseUntil: 1, lastError: 1 },
     },
-  );
+  });
   return result.outcome;
+}
+
+async function claimEvent(eventId: string, now: Date): Promise<ClaimedEvent | null> {
+  return WebhookEvent.findOneAndUpdate(
+    {
+      _id: eventId,
+      $or: [
+        { status: 'received', nextAttemptAt: { $lte: now } },
+        { status: 'processing', leaseUntil: { $lt: now } },
+      ],
+    },
+    {
+      $set: { status: 'processing', leaseUntil: new Date(now.getTime() + LEASE_MS) },
+      $inc: { attempts: 1 },
+    },
+    { returnDocument: 'after' },
+  ).lean<ClaimedEvent>();
 }
 
 /** 30 s, 1 min, 2 min ... capped at 1 h. */
@@ -203,7 +249,7 @@ const refundEvents: Record<string, RefundStatus> = {
 
 async function dispatch(
   ctx: PaymentsContext,
-  event: WebhookEventDocument,
+  event: ClaimedEvent,
 ): Promise<{ outcome: 'processed' | 'ignored' | 'retry'; note: string }> {
   const payload = event.payload as { data?: Record<string, unknown> };
   const data = payload.data ?? {};
