@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { Session } from 'node:inspector';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import express from 'express';
 import mongoose from 'mongoose';
@@ -84,6 +85,29 @@ async function send(url: string, bodies: string[], secretKey: string): Promise<S
   const sender = await startChild<SendStats>('bench/webhook-sender.ts', [jobFile]);
   sender.stop();
   return sender.info;
+}
+
+/**
+ * BENCH_PROFILE=<file.cpuprofile>: a CPU profile of Atlantic's process while it
+ * receives and processes the deliveries (open it in Chrome DevTools).
+ */
+async function startProfiler(file: string | undefined): Promise<{ stop: () => Promise<void> }> {
+  if (!file) return { stop: async () => {} };
+  const session = new Session();
+  session.connect();
+  const post = (method: string): Promise<unknown> =>
+    new Promise((resolve, reject) =>
+      session.post(method, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 function percentile(values: number[], p: number): number {
@@ -210,6 +234,7 @@ export default async function bench({ write }: { write: (line: string) => void }
     );
 
     counting = true;
+    const profiler = await startProfiler(process.env.BENCH_PROFILE);
     const atlanticStats = await send(
       `http://127.0.0.1:${api.address().port}/webhooks/paystack`,
       deliveries,
@@ -217,6 +242,7 @@ export default async function bench({ write }: { write: (line: string) => void }
     );
     const handledAtEpochMs = await everyDeliveryHandled;
     counting = false;
+    await profiler.stop();
     const commands = [...tally].sort((a, b) => b[1] - a[1]);
     const perEvent = (n: number) => (n / EVENTS).toFixed(2);
     const processedSeconds = (handledAtEpochMs - atlanticStats.startedAtEpochMs) / 1000;

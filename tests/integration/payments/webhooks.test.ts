@@ -122,6 +122,44 @@ describe('storing and acknowledging events', () => {
   });
 });
 
+describe('an event stored by a process that died before processing it', () => {
+  it('waits out the dead process claim, then the jobs role serves the customer once', async () => {
+    const { accountId, reference } = await starterCheckout();
+    h.emulator.holdDeliveries();
+    await h.emulator.pay(reference);
+    // The route stores a new event already claimed by itself, then processes it in memory;
+    // here the "process" stores it and dies before processing.
+    const body = JSON.stringify({
+      event: 'charge.success',
+      data: { reference, status: 'success' },
+    });
+    const stored = await h.payments.receiveWebhook(
+      Buffer.from(body),
+      signPaystackBody(body, h.secretKey),
+      { claim: true },
+    );
+    if (stored.status !== 200) throw new Error(`not stored: ${stored.status}`);
+    expect(stored.claimed).toBeDefined();
+
+    expect(await h.payments.processDueWebhooks()).toBe(0);
+    expect((await Payment.findOne({ reference }))?.status).toBe('pending');
+
+    h.clock.advanceBy({ minutes: 1, seconds: 1 });
+    expect(await h.payments.processDueWebhooks()).toBe(1);
+    expect((await Payment.findOne({ reference }))?.fulfilledAt).toBeInstanceOf(Date);
+    expect(await Subscription.countDocuments({ accountId, status: 'active' })).toBe(1);
+    const event = await WebhookEvent.findById(stored.eventId).lean();
+    expect(event).toMatchObject({ status: 'processed', attempts: 2 });
+
+    // Paystack's own delivery of the same event arrives late: a duplicate, nothing twice.
+    const before = h.processed.length;
+    await h.emulator.releaseDeliveries();
+    await h.waitForProcessed(before + 1);
+    expect(await Subscription.countDocuments({ accountId })).toBe(1);
+    expect((await WebhookEvent.findById(stored.eventId).lean())?.deliveries).toBe(2);
+  });
+});
+
 describe('never fulfilling on doubt', () => {
   it('does not serve a signed charge.success that Paystack verify does not confirm', async () => {
     const { accountId, reference } = await starterCheckout();
