@@ -1,0 +1,298 @@
+/**
+ * Exit locations and their pools, managed by admins (the bots wire the
+ * commands). A location's `code` is what customers put after `-country-` in
+ * the proxy username and what plans and subscriptions name.
+ *
+ * Each change is one update of one Location document (mongoose timestamps move
+ * `updatedAt`, which gateways poll). Exit health is written by gateways when
+ * a dial fails, so every gateway skips a broken upstream within a second.
+ */
+import mongoose, { type Connection } from 'mongoose';
+import type { Clock } from '../lib/clock.js';
+import { DomainError } from '../lib/errors.js';
+import { isDuplicateKeyError } from '../models/errors.js';
+import {
+  LOCATION_CODE_PATTERN,
+  exitKinds,
+  locationModelOn,
+  type ExitKind,
+  type LocationModel,
+} from '../models/location.js';
+
+export interface LocationDatabaseOption {
+  /** Defaults to mongoose's default connection; tests pass another to act as a second process. */
+  connection?: Connection;
+}
+
+export interface ExitView {
+  exitId: string;
+  kind: ExitKind;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  healthy: boolean;
+  failures: number;
+  lastError?: string;
+  /** While unhealthy: when it may be tried again. */
+  retryAfter?: Date;
+}
+
+export interface LocationView {
+  code: string;
+  countryCode: string;
+  city?: string;
+  label: string;
+  exits: ExitView[];
+  updatedAt: Date;
+}
+
+export interface LocationInput {
+  code?: string;
+  countryCode: string;
+  city?: string;
+  label: string;
+}
+
+export interface ExitInput {
+  exitId: string;
+  kind: ExitKind;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+}
+
+/** How long an exit that failed a dial is skipped before it is tried again. */
+export const DEFAULT_EXIT_RETRY_MS = 30_000;
+
+interface StoredExit {
+  exitId: string;
+  kind: ExitKind;
+  host?: string | null;
+  port?: number | null;
+  username?: string | null;
+  password?: string | null;
+  healthy: boolean;
+  failures: number;
+  lastError?: string | null;
+  retryAfter?: Date | null;
+}
+
+interface StoredLocation {
+  code: string;
+  countryCode: string;
+  city?: string | null;
+  label: string;
+  exits: StoredExit[];
+  updatedAt: Date;
+}
+
+function model(options: LocationDatabaseOption): LocationModel {
+  return locationModelOn(options.connection ?? mongoose.connection);
+}
+
+function present<T>(value: T | null | undefined): T | undefined {
+  return value === null ? undefined : value;
+}
+
+function exitView(exit: StoredExit): ExitView {
+  return {
+    exitId: exit.exitId,
+    kind: exit.kind,
+    host: present(exit.host),
+    port: present(exit.port),
+    username: present(exit.username),
+    password: present(exit.password),
+    healthy: exit.healthy,
+    failures: exit.failures,
+    lastError: present(exit.lastError),
+    retryAfter: present(exit.retryAfter),
+  };
+}
+
+function view(location: StoredLocation): LocationView {
+  return {
+    code: location.code,
+    countryCode: location.countryCode,
+    city: present(location.city),
+    label: location.label,
+    exits: location.exits.map(exitView),
+    updatedAt: location.updatedAt,
+  };
+}
+
+function invalid(field: string, message: string): DomainError {
+  return new DomainError('VALIDATION_FAILED', message, { details: { field } });
+}
+
+function normaliseCode(code: string): string {
+  const normalised = code.trim().toLowerCase();
+  if (!LOCATION_CODE_PATTERN.test(normalised)) {
+    throw invalid('code', 'A location code is 2 to 16 letters and digits, starting with a letter.');
+  }
+  return normalised;
+}
+
+function checkExit(exit: ExitInput): ExitInput {
+  if (!/^[A-Za-z0-9_.:]{1,64}$/.test(exit.exitId)) {
+    throw invalid('exitId', 'An exit id is 1 to 64 letters, digits, `_`, `.` or `:`.');
+  }
+  if (!(exitKinds as readonly string[]).includes(exit.kind)) {
+    throw invalid('kind', `An exit is one of: ${exitKinds.join(', ')}.`);
+  }
+  if (exit.kind === 'direct') return { exitId: exit.exitId, kind: 'direct' };
+  if (!exit.host || exit.host.trim() === '')
+    throw invalid('host', 'An upstream exit needs a host.');
+  if (
+    exit.port === undefined ||
+    !Number.isSafeInteger(exit.port) ||
+    exit.port < 1 ||
+    exit.port > 65_535
+  ) {
+    throw invalid('port', 'An upstream exit needs a port from 1 to 65535.');
+  }
+  return { ...exit, host: exit.host.trim() };
+}
+
+function notFound(code: string): DomainError {
+  return new DomainError('NOT_FOUND', `There is no location "${code}".`, { details: { code } });
+}
+
+/** Adds a location with an empty pool (add exits next). Its code defaults to the country code. */
+export async function addLocation(
+  input: LocationInput,
+  options: LocationDatabaseOption = {},
+): Promise<LocationView> {
+  const countryCode = input.countryCode.trim().toLowerCase();
+  if (!/^[a-z]{2}$/.test(countryCode))
+    throw invalid('countryCode', 'A country code is two letters.');
+  const code = normaliseCode(input.code ?? countryCode);
+  if (input.label.trim() === '') throw invalid('label', 'A location needs a label.');
+  try {
+    const created = await model(options).create({
+      code,
+      countryCode,
+      city: input.city?.trim() || undefined,
+      label: input.label.trim(),
+      exits: [],
+    });
+    return view(created.toObject<StoredLocation>());
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error;
+    throw new DomainError('CONFLICT', `The location "${code}" already exists.`, {
+      details: { code },
+    });
+  }
+}
+
+/** Changes a location's label or city (its code is what customers type, so it stays). */
+export async function updateLocation(
+  code: string,
+  changes: { label?: string; city?: string },
+  options: LocationDatabaseOption = {},
+): Promise<LocationView> {
+  const set: Record<string, string> = {};
+  if (changes.label !== undefined) {
+    if (changes.label.trim() === '') throw invalid('label', 'A location needs a label.');
+    set.label = changes.label.trim();
+  }
+  if (changes.city !== undefined) set.city = changes.city.trim();
+  const updated = await model(options)
+    .findOneAndUpdate({ code: normaliseCode(code) }, { $set: set }, { returnDocument: 'after' })
+    .lean<StoredLocation>();
+  if (!updated) throw notFound(code);
+  return view(updated);
+}
+
+/** Removes a location; customers who name it are told it is unknown from then on. */
+export async function removeLocation(
+  code: string,
+  options: LocationDatabaseOption = {},
+): Promise<void> {
+  const result = await model(options).deleteOne({ code: normaliseCode(code) });
+  if (result.deletedCount === 0) throw notFound(code);
+}
+
+/** Adds an exit to a location's pool; an exit id already in the pool is a CONFLICT. */
+export async function addExit(
+  code: string,
+  exit: ExitInput,
+  options: LocationDatabaseOption = {},
+): Promise<LocationView> {
+  const checked = checkExit(exit);
+  const updated = await model(options)
+    .findOneAndUpdate(
+      { code: normaliseCode(code), 'exits.exitId': { $ne: checked.exitId } },
+      { $push: { exits: { ...checked, healthy: true, failures: 0 } } },
+      { returnDocument: 'after' },
+    )
+    .lean<StoredLocation>();
+  if (updated) return view(updated);
+  if (!(await model(options).exists({ code: normaliseCode(code) }))) throw notFound(code);
+  throw new DomainError('CONFLICT', `The exit "${checked.exitId}" is already in ${code}.`, {
+    details: { code, exitId: checked.exitId },
+  });
+}
+
+export async function removeExit(
+  code: string,
+  exitId: string,
+  options: LocationDatabaseOption = {},
+): Promise<LocationView> {
+  const updated = await model(options)
+    .findOneAndUpdate(
+      { code: normaliseCode(code), 'exits.exitId': exitId },
+      { $pull: { exits: { exitId } } },
+      { returnDocument: 'after' },
+    )
+    .lean<StoredLocation>();
+  if (!updated) {
+    throw new DomainError('NOT_FOUND', `There is no exit "${exitId}" in ${code}.`, {
+      details: { code, exitId },
+    });
+  }
+  return view(updated);
+}
+
+/**
+ * Marks an exit healthy (an admin, or a probe that got through) or unhealthy
+ * (a gateway's dial failed: it is skipped for `retryMs`, then tried again).
+ */
+export async function markExitHealth(
+  code: string,
+  exitId: string,
+  health: { healthy: true } | { healthy: false; error: string; retryMs?: number },
+  options: LocationDatabaseOption & { clock: Clock },
+): Promise<void> {
+  const now = options.clock.now();
+  const update = health.healthy
+    ? {
+        $set: { 'exits.$.healthy': true, 'exits.$.failures': 0 },
+        $unset: { 'exits.$.retryAfter': 1 },
+      }
+    : {
+        $set: {
+          'exits.$.healthy': false,
+          'exits.$.lastError': health.error.slice(0, 500),
+          'exits.$.lastFailureAt': now,
+          'exits.$.retryAfter': new Date(now.getTime() + (health.retryMs ?? DEFAULT_EXIT_RETRY_MS)),
+        },
+        $inc: { 'exits.$.failures': 1 },
+      };
+  const result = await model(options).updateOne(
+    { code: normaliseCode(code), 'exits.exitId': exitId },
+    update,
+  );
+  if (result.matchedCount === 0) {
+    throw new DomainError('NOT_FOUND', `There is no exit "${exitId}" in ${code}.`, {
+      details: { code, exitId },
+    });
+  }
+}
+
+/** Every location with its pool, by code. */
+export async function listLocations(options: LocationDatabaseOption = {}): Promise<LocationView[]> {
+  const stored = await model(options).find({}).sort({ code: 1 }).lean<StoredLocation[]>();
+  return stored.map(view);
+}
