@@ -6,7 +6,7 @@
  *
  * The job file holds `{ url, secretKey, senders, bodies }`; each body is signed
  * like Paystack does and POSTed by `senders` concurrent loops. Prints one JSON
- * line: `{ latenciesMs, seconds, failures, startedAtEpochMs }`.
+ * line: `{ latenciesMs, seconds, failures, startedAtEpochMs, cpuSeconds }`.
  */
 import { readFile } from 'node:fs/promises';
 import { signPaystackBody } from '../lib/paystack/signature.js';
@@ -16,6 +16,11 @@ interface Job {
   secretKey: string;
   senders: number;
   bodies: string[];
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
 }
 
 const file = process.argv[2];
@@ -31,6 +36,7 @@ let failures = 0;
 let next = 0;
 const startedAtEpochMs = Date.now();
 const start = performance.now();
+const cpuAtStart = process.cpuUsage();
 const sender = async (): Promise<void> => {
   while (next < signed.length) {
     const item = signed[next++];
@@ -48,5 +54,11 @@ const sender = async (): Promise<void> => {
 };
 await Promise.all(Array.from({ length: job.senders }, sender));
 process.stdout.write(
-  `${JSON.stringify({ latenciesMs, seconds: (performance.now() - start) / 1000, failures, startedAtEpochMs })}\n`,
+  `${JSON.stringify({
+    latenciesMs,
+    seconds: (performance.now() - start) / 1000,
+    failures,
+    startedAtEpochMs,
+    cpuSeconds: cpuSecondsSince(cpuAtStart),
+  })}\n`,
 );

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Session } from 'node:inspector';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import express from 'express';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
@@ -47,21 +48,43 @@ interface SendStats {
   failures: number;
   /** When the first delivery left the sender process (wall clock, shared by both processes). */
   startedAtEpochMs: number;
+  /** CPU time the sender process spent sending. */
+  cpuSeconds: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts `script` (a TypeScript entry) as a child process and reads its first stdout line as JSON. */
 async function startChild<T>(
   script: string,
   args: string[],
-): Promise<{ info: T; stop: () => void }> {
+): Promise<{ info: T; stop: () => void; pid: number | undefined }> {
   const root = path.resolve(import.meta.dirname, '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script), ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // BENCH_CHILD_PROFILE_DIR=<dir>: CPU profiles of the engine, emulator and senders too.
+  const profileDir = process.env.BENCH_CHILD_PROFILE_DIR;
+  const profiling = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...profiling, '--import', 'tsx', path.join(root, script), ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (!child.stdout) throw new Error(`${script} has no stdout`);
   const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-  return { info: JSON.parse(line) as T, stop: () => child.kill('SIGTERM') };
+  return { info: JSON.parse(line) as T, stop: () => child.kill('SIGTERM'), pid: child.pid };
 }
 
 async function control(baseUrl: string, secretKey: string, pathname: string, body: unknown) {
@@ -142,7 +165,11 @@ export default async function bench({ write }: { write: (line: string) => void }
     '--secret-key',
     secretKey,
   ]);
-  const emulator = { baseUrl: emulatorProcess.info.baseUrl, stop: emulatorProcess.stop };
+  const emulator = {
+    baseUrl: emulatorProcess.info.baseUrl,
+    stop: emulatorProcess.stop,
+    pid: emulatorProcess.pid,
+  };
 
   try {
     await seedPlans(systemClock);
@@ -235,6 +262,11 @@ export default async function bench({ write }: { write: (line: string) => void }
 
     counting = true;
     const profiler = await startProfiler(process.env.BENCH_PROFILE);
+    const cpuBefore = {
+      atlantic: process.cpuUsage(),
+      engine: cpuSecondsOf(engine.pid),
+      emulator: cpuSecondsOf(emulator.pid),
+    };
     const atlanticStats = await send(
       `http://127.0.0.1:${api.address().port}/webhooks/paystack`,
       deliveries,
@@ -242,6 +274,13 @@ export default async function bench({ write }: { write: (line: string) => void }
     );
     const handledAtEpochMs = await everyDeliveryHandled;
     counting = false;
+    const atlanticCpu = process.cpuUsage(cpuBefore.atlantic);
+    const cpuMsPerEvent = {
+      atlantic: (atlanticCpu.user + atlanticCpu.system) / 1e3 / EVENTS,
+      engine: ((cpuSecondsOf(engine.pid) - cpuBefore.engine) * 1e3) / EVENTS,
+      emulator: ((cpuSecondsOf(emulator.pid) - cpuBefore.emulator) * 1e3) / EVENTS,
+      senders: (atlanticStats.cpuSeconds * 1e3) / EVENTS,
+    };
     await profiler.stop();
     const commands = [...tally].sort((a, b) => b[1] - a[1]);
     const perEvent = (n: number) => (n / EVENTS).toFixed(2);
@@ -275,6 +314,9 @@ export default async function bench({ write }: { write: (line: string) => void }
         .slice(0, 4)
         .map(([name, n]) => `${name} ${perEvent(n)}`)
         .join(', ')}).`,
+    );
+    write(
+      `\nCPU per processed event: Atlantic ${cpuMsPerEvent.atlantic.toFixed(2)} ms, database engine ${cpuMsPerEvent.engine.toFixed(2)} ms, Paystack emulator ${cpuMsPerEvent.emulator.toFixed(2)} ms, senders ${cpuMsPerEvent.senders.toFixed(2)} ms (the machine has ${os.cpus().length} cores: 1000 ms of CPU per second each).`,
     );
     write(
       `\nChecks: fulfilled ${fulfilled}/${EVENTS}, active plans ${subscriptions}/${EVENTS / 2}, wallet credits ${credits}/${EVENTS / 2}, invoices ${invoices}/${EVENTS} gap-free: ${gapFree}.`,

@@ -1,0 +1,229 @@
+/**
+ * The peers of the gateway benchmark (microsocks and Dante, both with username
+ * authentication when possible) and what the bench reads from /proc about any
+ * proxy process: resident memory and CPU time of the process and every
+ * descendant (Dante forks worker processes; microsocks and Node do not).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface Proxy {
+  name: string;
+  /** What the table says about how it ran. */
+  note: string;
+  port: number;
+  pid: number;
+  credentials: { username: string; password: string }[];
+  stop(): Promise<void>;
+}
+
+export function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function whenAccepting(port: number, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`${name} does not accept on port ${port}`);
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export async function startMicrosocks(): Promise<Proxy> {
+  const port = await freePort();
+  const credentials = { username: 'bench', password: randomBytes(12).toString('hex') };
+  const child = spawn(
+    'microsocks',
+    ['-i', '127.0.0.1', '-p', String(port), '-u', credentials.username, '-P', credentials.password],
+    { stdio: 'ignore' },
+  );
+  await whenAccepting(port, child, 'microsocks');
+  return {
+    name: 'microsocks',
+    note: 'microsocks -u/-P (username auth), one thread per connection',
+    port,
+    pid: child.pid ?? 0,
+    credentials: [credentials],
+    stop: () => stopChild(child),
+  };
+}
+
+const DANTE_USER = 'atlanticbench';
+
+/**
+ * Dante's `socksmethod: username` checks system accounts, so as root a
+ * throwaway account is created (and removed by `stop()` when this run created
+ * it). Its password is stored as MD5-crypt: with the system default
+ * (yescrypt) Dante spends milliseconds per login hashing (LIBRARIES.md: 63
+ * tunnels/s), which would measure crypt(3), not the proxy. Without root,
+ * Dante runs without authentication and says so.
+ */
+export async function startDante(): Promise<Proxy> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'atlantic-bench-danted-'));
+  const root = process.getuid?.() === 0;
+  let createdUser = false;
+  const credentials: { username: string; password: string }[] = [];
+  if (root) {
+    const password = randomBytes(12).toString('hex');
+    try {
+      execFileSync('id', [DANTE_USER], { stdio: 'ignore' });
+    } catch {
+      execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', DANTE_USER]);
+      createdUser = true;
+    }
+    const hash = execFileSync('openssl', ['passwd', '-1', password], { encoding: 'utf8' }).trim();
+    execFileSync('chpasswd', ['-e'], { input: `${DANTE_USER}:${hash}\n` });
+    credentials.push({ username: DANTE_USER, password });
+  }
+  const config = path.join(dir, 'danted.conf');
+  writeFileSync(
+    config,
+    [
+      'logoutput: stderr',
+      `internal: 127.0.0.1 port = ${port}`,
+      'external: 127.0.0.1',
+      'clientmethod: none',
+      `socksmethod: ${root ? 'username' : 'none'}`,
+      ...(root ? ['user.privileged: root', 'user.unprivileged: nobody'] : []),
+      'client pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
+      'socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('danted', ['-f', config, '-p', path.join(dir, 'danted.pid')], {
+    stdio: 'ignore',
+  });
+  await whenAccepting(port, child, 'danted');
+  return {
+    name: 'Dante',
+    note: root
+      ? `danted 1.4, socksmethod username (system account, MD5-crypt password), default process settings`
+      : 'danted 1.4 WITHOUT authentication (not root: no system account could be made)',
+    port,
+    pid: child.pid ?? 0,
+    credentials,
+    stop: async () => {
+      await stopChild(child);
+      if (createdUser) execFileSync('userdel', [DANTE_USER], { stdio: 'ignore' });
+    },
+  };
+}
+
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  /** utime + stime, clock ticks. */
+  ticks: number;
+  /** cutime + cstime (reaped children), clock ticks. */
+  childTicks: number;
+}
+
+function readProc(pid: number): ProcEntry | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 of proc(5): state, ppid, ..., utime (14), stime, cutime, cstime.
+    return {
+      pid,
+      ppid: Number(fields[1]),
+      ticks: Number(fields[11]) + Number(fields[12]),
+      childTicks: Number(fields[13]) + Number(fields[14]),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and all its descendants. */
+function tree(rootPid: number): ProcEntry[] {
+  const all = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => readProc(Number(name)))
+    .filter((entry): entry is ProcEntry => entry !== undefined);
+  const byParent = new Map<number, ProcEntry[]>();
+  for (const entry of all) {
+    const siblings = byParent.get(entry.ppid) ?? [];
+    siblings.push(entry);
+    byParent.set(entry.ppid, siblings);
+  }
+  const root = all.find((entry) => entry.pid === rootPid);
+  if (!root) return [];
+  const out: ProcEntry[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const entry = stack.pop() as ProcEntry;
+    out.push(entry);
+    stack.push(...(byParent.get(entry.pid) ?? []));
+  }
+  return out;
+}
+
+const TICKS_PER_SECOND = Number(
+  (() => {
+    try {
+      return execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
+    } catch {
+      return '100';
+    }
+  })(),
+);
+
+/** CPU seconds used so far by the process tree (reaped children included). */
+export function cpuSeconds(rootPid: number): number {
+  const entries = tree(rootPid);
+  const root = entries.find((entry) => entry.pid === rootPid);
+  const ticks = entries.reduce((sum, entry) => sum + entry.ticks, 0) + (root?.childTicks ?? 0);
+  return ticks / TICKS_PER_SECOND;
+}
+
+/** VmRSS of the process tree in bytes, and how many processes it has. */
+export function rssBytes(rootPid: number): { bytes: number; processes: number } {
+  const entries = tree(rootPid);
+  let bytes = 0;
+  for (const entry of entries) {
+    try {
+      const status = readFileSync(`/proc/${entry.pid}/status`, 'utf8');
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+      bytes += Number(kb ?? 0) * 1024;
+    } catch {
+      // The process exited between listing and reading.
+    }
+  }
+  return { bytes, processes: entries.length };
+}
