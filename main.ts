@@ -23,6 +23,7 @@ import { createApiRole, type ApiRole } from './api/index.js';
 import { paymentRoutes } from './api/payments.js';
 import { sandboxRoutes } from './api/sandbox.js';
 import { createJobsRole } from './jobs/index.js';
+import { createProxyRole } from './proxy/index.js';
 import { registerPaymentJobs } from './jobs/payments.js';
 import { PaymentsService } from './core/payments/index.js';
 import { seedPlans } from './core/plans.js';
@@ -33,7 +34,7 @@ import { createPaystackClient } from './lib/paystack/client.js';
 import { startPaystackEmulator, type PaystackEmulator } from './lib/paystack/emulator/index.js';
 
 /** Roles this build contains; the rest arrive with their issues. */
-const builtRoles = ['api', 'jobs'] as const satisfies readonly RoleName[];
+const builtRoles = ['api', 'proxy', 'jobs'] as const satisfies readonly RoleName[];
 type BuiltRole = (typeof builtRoles)[number];
 const isBuilt = (role: RoleName): role is BuiltRole =>
   (builtRoles as readonly RoleName[]).includes(role);
@@ -189,6 +190,18 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         },
         drainAfterClose: webhooks.drain,
       })),
+    proxy: () =>
+      createProxyRole({
+        clock,
+        logger,
+        metrics,
+        host: config.bindHost,
+        socksPort: config.proxy.socksPort,
+        httpPort: config.proxy.httpPort,
+        allowPrivateTargets: config.proxy.allowPrivateTargets,
+        httpsOnlyPorts: config.proxy.httpsOnlyPorts,
+        blockedPorts: config.proxy.blockedPorts,
+      }),
     jobs: () =>
       createJobsRole({
         db,

@@ -196,6 +196,7 @@ export const envSchema = z.object({
   HTTP_PROXY_PORT: port(8080),
   ALLOW_PRIVATE_TARGETS: boolean(false),
   HTTPS_ONLY_PORTS: list('ports from 1 to 65535', '443,8443', parsePortItem),
+  BLOCKED_PORTS: list('ports from 1 to 65535', '25,465,587', parsePortItem),
 
   JWT_SECRET: raw.refine((value) => value === undefined || value.length >= minSecretLength, {
     message: `must be at least ${minSecretLength} characters (e.g. the output of \`openssl rand -base64 48\`)`,

@@ -61,6 +61,8 @@ export interface Config {
     readonly allowPrivateTargets: boolean;
     /** HTTPS_ONLY_PORTS: the ports https-only plans may CONNECT to (default [443]). */
     readonly httpsOnlyPorts: readonly number[];
+    /** BLOCKED_PORTS: destination ports no plan may reach (default [25]: no spam relaying). */
+    readonly blockedPorts: readonly number[];
   };
   readonly auth: {
     /** JWT_SECRET: signs REST API tokens (at least 32 characters). */
@@ -301,6 +303,7 @@ export function loadConfig(
       httpPort: env.HTTP_PROXY_PORT,
       allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
       httpsOnlyPorts: env.HTTPS_ONLY_PORTS ?? [443],
+      blockedPorts: env.BLOCKED_PORTS ?? [25],
     },
     auth: { jwtSecret },
     paystack: {

@@ -3,6 +3,8 @@
  * all, serves health and metrics, keeps its data across a restart, stops
  * cleanly on SIGTERM, and refuses bad configuration with every problem listed.
  */
+import net from 'node:net';
+import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
@@ -26,9 +28,16 @@ const isMsg = (msg: string) => (line: LogLine) => line.msg === msg;
 describe('npm start on a fresh clone', () => {
   it('starts every configured role on the embedded database and answers health checks', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atlantic-e2e-'));
-    const atlantic = run({ DATA_DIR: dataDir, API_PORT: '0', LOG_LEVEL: 'info' });
+    const atlantic = run({
+      DATA_DIR: dataDir,
+      API_PORT: '0',
+      SOCKS_PORT: '0',
+      HTTP_PROXY_PORT: '0',
+      LOG_LEVEL: 'info',
+    });
 
     const listening = await atlantic.waitForLog(isMsg('api.listening'));
+    const gateway = await atlantic.waitForLog(isMsg('proxy.listening'));
     await atlantic.waitForLog(isMsg('atlantic.started'));
     const base = `http://127.0.0.1:${String(listening.port)}`;
 
@@ -39,6 +48,13 @@ describe('npm start on a fresh clone', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'up' } });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/process_cpu_user_seconds_total/);
+
+    // The gateway is up and is no open proxy: a client offering only "no authentication" is refused.
+    const socks = net.connect(Number(gateway.socksPort), '127.0.0.1');
+    socks.write(Buffer.from([0x05, 0x01, 0x00]));
+    const [reply] = (await once(socks, 'data')) as [Buffer];
+    expect([...reply]).toEqual([0x05, 0xff]);
+    socks.destroy();
 
     // Roles without credentials are skipped with a hint, not started.
     const skipped = atlantic.logs.filter(isMsg('role.skipped')).map((l) => l.role);

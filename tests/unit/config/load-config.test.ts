@@ -48,6 +48,7 @@ describe('loadConfig on a fresh clone', () => {
       httpPort: 8080,
       allowPrivateTargets: false,
       httpsOnlyPorts: [443],
+      blockedPorts: [25],
     });
     expect(config.paystack.baseUrl).toBe('https://api.paystack.co');
     expect(config.telegram).toMatchObject({
@@ -156,6 +157,7 @@ describe('loadConfig reads each variable', () => {
         LOG_PRETTY: 'true',
         MAIL_FROM: 'Shop <shop@example.com>',
         ROLES: 'proxy, api',
+        BLOCKED_PORTS: '25, 465',
         SMTP_URL: '',
         JWT_SECRET: JWT,
         PAYSTACK_SECRET_KEY: 'sk_test_x',
@@ -169,6 +171,7 @@ describe('loadConfig reads each variable', () => {
       httpPort: 18080,
       allowPrivateTargets: true,
       httpsOnlyPorts: [443, 8443],
+      blockedPorts: [25, 465],
     });
     expect(config.bindHost).toBe('127.0.0.1');
     expect(config.publicUrl).toBe('https://atl.example.com');
