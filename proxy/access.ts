@@ -64,10 +64,18 @@ export interface TunnelGrant {
   exit: ExitRoute;
   /**
    * How many of the next `bytes` relayed bytes may be delivered (0..bytes),
-   * synchronously, from this process's local lease. Fewer than asked means the
-   * quota or wallet ran out: deliver that many, then cut.
+   * synchronously, from this process's local lease; `up` = client to target,
+   * `down` = target to client. Fewer than asked means the local lease is spent:
+   * deliver that many, hold the rest and ask waitForAllowance().
    */
-  allow(bytes: number): number;
+  allow(bytes: number, direction?: 'up' | 'down'): number;
+  /**
+   * After allow() gave fewer bytes than asked: resolves `true` once more may be
+   * asked for (the lease was renewed), `false` when the quota or wallet is
+   * spent (deliver what was allowed, then end the tunnel). Optional while the
+   * access layer catches up; without it a short allow() ends the tunnel.
+   */
+  waitForAllowance?(): Promise<boolean>;
   /** The access controller cuts the tunnel (quota out, disconnect, revoked); the listener closes both sockets. */
   onCut(listener: (code: string) => void): void;
   /** Dialling the exit failed: mark it unhealthy so the next tunnel picks another. */
@@ -78,4 +86,11 @@ export interface TunnelGrant {
 
 export interface AccessController {
   authorize(request: AccessRequest): Promise<AccessDecision>;
+  /**
+   * Checks credentials alone (SOCKS5 asks for them, RFC 1929, before the
+   * client names a target): a refusal, or undefined when they are good.
+   */
+  authenticate?(
+    request: Pick<AccessRequest, 'username' | 'password' | 'sourceIp'>,
+  ): Promise<AccessRefusal | undefined>;
 }

@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../lib/clock.js';
 import type { Role } from '../lib/role.js';
-import { GatewayAccessController } from './access-controller.js';
+import { GatewayAccessController, type AccessControllerOptions } from './access-controller.js';
 import { createGateway, type GatewayTimeouts } from './gateway.js';
 
 export interface ProxyRoleOptions {
@@ -29,6 +29,8 @@ export interface ProxyRoleOptions {
   timeouts?: GatewayTimeouts;
   /** How long tunnels may run on after stop() closed the listeners. Default 10 s. */
   drainTimeoutMs?: number;
+  /** Tuning of the access controller (tests refresh faster). */
+  accessOptions?: Partial<Omit<AccessControllerOptions, 'clock' | 'logger' | 'policy'>>;
 }
 
 export interface ProxyRole extends Role {
@@ -40,6 +42,7 @@ export interface ProxyRole extends Role {
 export function createProxyRole(options: ProxyRoleOptions): ProxyRole {
   const logger = options.logger.child({ role: 'proxy' });
   const access = new GatewayAccessController({
+    ...options.accessOptions,
     clock: options.clock,
     logger,
     policy: { httpsOnlyPorts: options.httpsOnlyPorts, blockedPorts: options.blockedPorts },

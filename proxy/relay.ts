@@ -60,11 +60,14 @@ export interface Pausable {
 class Pump {
   bytes = 0;
   private waiting = false;
+  /** Read but not yet allowed: the local lease ran dry and is being renewed. */
+  private held: Buffer | null = null;
 
   constructor(
     private readonly relay: Relay,
     private readonly source: Pausable,
     private readonly destination: Socket,
+    private readonly direction: 'up' | 'down',
   ) {}
 
   /** Pre-bound so no closure is made per chunk. */
@@ -77,7 +80,7 @@ class Pump {
       return;
     }
     const wanted = chunk.length;
-    const allowed = clamp(relay.grant.allow(wanted), wanted);
+    const allowed = clamp(relay.grant.allow(wanted, this.direction), wanted);
     if (allowed > 0) {
       this.bytes += allowed;
       this.destination.write(
@@ -86,7 +89,7 @@ class Pump {
       );
     }
     if (allowed < wanted) {
-      relay.cutForQuota(this.destination, this.source);
+      this.holdUntilAllowed(chunk.subarray(allowed));
       return;
     }
     if (this.destination.writableLength > 0 && !this.waiting) {
@@ -98,14 +101,51 @@ class Pump {
   private readonly onFlushed = (): void => {
     if (!this.waiting || this.destination.writableLength > 0) return;
     this.waiting = false;
-    if (!this.source.destroyed) this.source.resume();
+    if (!this.source.destroyed && this.held === null) this.source.resume();
   };
+
+  /**
+   * The local lease ran dry mid-chunk (the part allowed is written): stop
+   * reading, keep the rest, and carry on once the lease is renewed; when the
+   * quota or wallet is spent, what was allowed is delivered and the tunnel ends.
+   */
+  private holdUntilAllowed(rest: Buffer): void {
+    const relay = this.relay;
+    if (!relay.grant.waitForAllowance) {
+      relay.cutForQuota(this.destination, this.source);
+      return;
+    }
+    this.held = rest;
+    this.source.pause();
+    relay.grant.waitForAllowance().then(
+      (more) => this.release(more),
+      () => this.release(false),
+    );
+  }
+
+  private release(more: boolean): void {
+    const held = this.held;
+    this.held = null;
+    const relay = this.relay;
+    if (relay.isStopping || held === null) return;
+    if (!more) {
+      relay.cutForQuota(this.destination, this.source);
+      return;
+    }
+    this.onChunk(held);
+    if (this.held === null && !this.waiting && !relay.isStopping && !this.source.destroyed) {
+      this.source.resume();
+    }
+  }
 }
 
 function clamp(allowed: number, wanted: number): number {
   if (!(allowed > 0)) return 0;
   return allowed >= wanted ? wanted : Math.floor(allowed);
 }
+
+/** Cuts that mean "nothing more is paid for", as opposed to "stop now" (revoked, disconnected). */
+const SPENT_CODES: ReadonlySet<string> = new Set(['QUOTA_EXHAUSTED', 'WALLET_EMPTY']);
 
 export class Relay {
   readonly grant: TunnelGrant;
@@ -125,8 +165,8 @@ export class Relay {
     this.grant = options.grant;
     this.client = options.client;
     this.target = options.target;
-    this.up = new Pump(this, options.clientSource ?? this.client, this.target);
-    this.down = new Pump(this, this.target, this.client);
+    this.up = new Pump(this, options.clientSource ?? this.client, this.target, 'up');
+    this.down = new Pump(this, this.target, this.client, 'down');
   }
 
   /** Wires both sockets and starts moving bytes. */
@@ -195,8 +235,23 @@ export class Relay {
   }
 
   private readonly onCut = (code: string): void => {
-    this.destroy(code);
+    if (SPENT_CODES.has(code)) this.endSpent(code);
+    else this.destroy(code);
   };
+
+  /**
+   * The quota or wallet is spent: the bytes already allowed were paid for, so
+   * they are delivered (both sides get an orderly end after their writes
+   * flush) and nothing more is relayed or metered.
+   */
+  private endSpent(code: string): void {
+    this.endReason ??= code;
+    this.isStopping = true;
+    for (const socket of [this.client, this.target]) {
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+      socket.resume();
+    }
+  }
 
   private readonly onIdle = (): void => {
     this.destroy('IDLE');
