@@ -84,6 +84,8 @@ export async function startMicrosocks(): Promise<Proxy> {
 }
 
 const DANTE_USER = 'atlanticbench';
+/** One password per bench process, so a second Dante (fresh, for memory) keeps the first one's login working. */
+const DANTE_PASSWORD = randomBytes(12).toString('hex');
 
 /**
  * Dante's `socksmethod: username` checks system accounts, so as root a
@@ -100,7 +102,7 @@ export async function startDante(): Promise<Proxy> {
   let createdUser = false;
   const credentials: { username: string; password: string }[] = [];
   if (root) {
-    const password = randomBytes(12).toString('hex');
+    const password = DANTE_PASSWORD;
     try {
       execFileSync('id', [DANTE_USER], { stdio: 'ignore' });
     } catch {

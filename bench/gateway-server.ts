@@ -2,12 +2,14 @@
  * The Atlantic gateway under test, in its own process so the load generator
  * and the targets do not share its event loop:
  *
- *   node --expose-gc --import tsx bench/gateway-server.ts <mongodb-uri> <dbName>
+ *   node --expose-gc --import tsx bench/gateway-server.ts <mongodb-uri> <dbName> [minLeaseBytes]
  *
  * Wired like the `proxy` role (proxy/index.ts): the real GatewayAccessController
  * (credentials from its in-memory cache, entitlements, connection limits,
  * quota leases, metering, usage flushes) behind createGateway, with private
- * targets allowed because every target of the bench is on loopback. Prints
+ * targets allowed because every target of the bench is on loopback; the
+ * smallest quota lease is the controller's default unless `minLeaseBytes` is
+ * given (see gateway.bench.ts for why the bench raises it). Prints
  * `{"socksPort":N,"pid":N}` once listening. Control messages on the IPC
  * channel: `gc` (two full collections), `profile-start`, `profile-stop`
  * (writes the CPU profile to `file`); each is answered with `{ type, done }`.
@@ -22,17 +24,24 @@ import { createMetricsRegistry } from '../lib/metrics.js';
 import { GatewayAccessController } from '../proxy/access-controller.js';
 import { createGateway } from '../proxy/gateway.js';
 
-const [uri, dbName] = process.argv.slice(2);
+const [uri, dbName, minLeaseBytes] = process.argv.slice(2);
 if (!uri || !dbName) throw new Error('usage: gateway-server.ts <mongodb-uri> <dbName>');
 
 await mongoose.connect(uri, { dbName });
 const logger = pino({ level: 'silent' });
 const policy = { httpsOnlyPorts: [443], blockedPorts: [25] };
-const access = new GatewayAccessController({ clock: systemClock, logger, policy });
+const metrics = createMetricsRegistry({ defaultMetrics: false });
+const access = new GatewayAccessController({
+  clock: systemClock,
+  logger,
+  metrics,
+  policy,
+  ...(minLeaseBytes ? { leases: { minLeaseBytes: Number(minLeaseBytes) } } : {}),
+});
 const gateway = createGateway({
   access,
   logger,
-  metrics: createMetricsRegistry({ defaultMetrics: false }),
+  metrics,
   socksPort: 0,
   httpPort: 0,
   host: '127.0.0.1',
@@ -85,9 +94,13 @@ process.on('message', (message: Control) => {
 
 process.once('SIGTERM', () => {
   void (async () => {
-    await gateway.stop({ drainTimeoutMs: 0 });
-    await access.stop();
-    await mongoose.disconnect();
+    try {
+      await gateway.stop({ drainTimeoutMs: 0 });
+      await access.stop();
+      await mongoose.disconnect();
+    } catch (error) {
+      process.stderr.write(`gateway-server: stop failed: ${String(error)}\n`);
+    }
     process.exit(0);
   })();
 });
