@@ -25,6 +25,7 @@ import { sandboxRoutes } from './api/sandbox.js';
 import { createJobsRole } from './jobs/index.js';
 import { createProxyRole } from './proxy/index.js';
 import { registerPaymentJobs } from './jobs/payments.js';
+import { registerGatewayJobs } from './jobs/gateway.js';
 import { PaymentsService } from './core/payments/index.js';
 import { seedPlans } from './core/plans.js';
 import { createSettingsStore } from './core/settings.js';
@@ -207,7 +208,10 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         db,
         logger,
         workerName: `${os.hostname()}:${process.pid}`,
-        register: (agenda) => registerPaymentJobs(agenda, payments),
+        register: async (agenda) => {
+          await registerPaymentJobs(agenda, payments);
+          await registerGatewayJobs(agenda, { clock, logger: logger.child({ jobs: 'gateway' }) });
+        },
       }),
   };
   for (const name of names) {

@@ -247,17 +247,18 @@ export async function removeExit(
       { returnDocument: 'after' },
     )
     .lean<StoredLocation>();
-  if (!updated) {
-    throw new DomainError('NOT_FOUND', `There is no exit "${exitId}" in ${code}.`, {
-      details: { code, exitId },
-    });
-  }
+  if (!updated) throw exitNotFound(code, exitId);
   return view(updated);
 }
 
 /**
  * Marks an exit healthy (an admin, or a probe that got through) or unhealthy
  * (a gateway's dial failed: it is skipped for `retryMs`, then tried again).
+ *
+ * The exit is rewritten whole (`exits.$`), guarded by the state just read:
+ * the in-process engine (mingo) takes one positional path per update, where
+ * MongoDB would take several. When gateways race on the same failing exit,
+ * each retry reads the newer state, so failures are counted one by one.
  */
 export async function markExitHealth(
   code: string,
@@ -266,29 +267,63 @@ export async function markExitHealth(
   options: LocationDatabaseOption & { clock: Clock },
 ): Promise<void> {
   const now = options.clock.now();
-  const update = health.healthy
-    ? {
-        $set: { 'exits.$.healthy': true, 'exits.$.failures': 0 },
-        $unset: { 'exits.$.retryAfter': 1 },
-      }
-    : {
-        $set: {
-          'exits.$.healthy': false,
-          'exits.$.lastError': health.error.slice(0, 500),
-          'exits.$.lastFailureAt': now,
-          'exits.$.retryAfter': new Date(now.getTime() + (health.retryMs ?? DEFAULT_EXIT_RETRY_MS)),
-        },
-        $inc: { 'exits.$.failures': 1 },
-      };
-  const result = await model(options).updateOne(
-    { code: normaliseCode(code), 'exits.exitId': exitId },
-    update,
-  );
-  if (result.matchedCount === 0) {
-    throw new DomainError('NOT_FOUND', `There is no exit "${exitId}" in ${code}.`, {
-      details: { code, exitId },
-    });
+  await updateExit(code, exitId, options, (exit) => {
+    if (health.healthy) {
+      const { retryAfter: _retry, ...rest } = exit;
+      return { ...rest, healthy: true, failures: 0 };
+    }
+    return {
+      ...exit,
+      healthy: false,
+      failures: exit.failures + 1,
+      lastError: health.error.slice(0, 500),
+      lastFailureAt: now,
+      retryAfter: new Date(now.getTime() + (health.retryMs ?? DEFAULT_EXIT_RETRY_MS)),
+    };
+  });
+}
+
+/** Attempts before a contended exit update gives up (the exit is marked by whoever won). */
+const MAX_EXIT_UPDATE_ATTEMPTS = 5;
+
+/** Replaces one exit by `change(exit as read)`, if nobody changed it in between. */
+async function updateExit(
+  code: string,
+  exitId: string,
+  options: LocationDatabaseOption,
+  change: (exit: StoredExitFields) => StoredExitFields,
+): Promise<void> {
+  const Location = model(options);
+  const locationCode = normaliseCode(code);
+  for (let attempt = 0; attempt < MAX_EXIT_UPDATE_ATTEMPTS; attempt++) {
+    const stored = await Location.findOne(
+      { code: locationCode, 'exits.exitId': exitId },
+      { exits: 1 },
+    ).lean<StoredLocation>();
+    const exit = stored?.exits.find((candidate) => candidate.exitId === exitId);
+    if (!exit) throw exitNotFound(code, exitId);
+    const asRead = withoutNulls(exit);
+    const guard = { exitId, healthy: exit.healthy, failures: exit.failures };
+    const result = await Location.updateOne(
+      { code: locationCode, exits: { $elemMatch: guard } },
+      { $set: { 'exits.$': change(asRead) } },
+    );
+    if (result.matchedCount === 1) return;
   }
+}
+
+type StoredExitFields = StoredExit & { lastFailureAt?: Date | null };
+
+function withoutNulls(exit: StoredExitFields): StoredExitFields {
+  return Object.fromEntries(
+    Object.entries(exit).filter(([, value]) => value !== null && value !== undefined),
+  ) as StoredExitFields;
+}
+
+function exitNotFound(code: string, exitId: string): DomainError {
+  return new DomainError('NOT_FOUND', `There is no exit "${exitId}" in ${code}.`, {
+    details: { code, exitId },
+  });
 }
 
 /** Every location with its pool, by code. */

@@ -9,6 +9,20 @@
  * passes `limitBytes` through leases, however many gateways ask at once. Usage
  * booked without a lease (`recordUsage`) or beyond its lease (`settleLease`) is
  * counted as it happened, even past the limit: the bytes were relayed.
+ *
+ * Crash safety: a gateway names itself when it leases (`gatewayId`), and the
+ * same update moves its entry in the document's `leases` array. A live gateway
+ * renews all its entries at once every few seconds (renewGatewayLeases, its
+ * heartbeat); reclaimStaleLeases gives back the bytes of entries not renewed
+ * for a while, so a gateway that died does not keep a customer's quota until
+ * the period ends. Each reclaim is one conditional update that matches the
+ * entry exactly as it was read, so a gateway leasing or settling at that
+ * moment keeps it.
+ *
+ * Leases and settles move an entry's bytes with `$inc` only and leave its
+ * `renewedAt` to the heartbeat: one update may touch an array element through
+ * one operator only on the in-process engine (mingo), and one writer of
+ * `renewedAt` is simpler to reason about anyway.
  */
 import { isDuplicateKeyError } from '../models/errors.js';
 import mongoose, { Types, type Connection } from 'mongoose';
@@ -48,7 +62,23 @@ export interface QuotaLease {
   periodEnd: Date;
 }
 
-type QuotaRecord = QuotaUsageData & { _id: Types.ObjectId };
+/** A gateway process's share of the leased bytes, as stored. */
+interface GatewayLeaseRecord {
+  gatewayId: string;
+  bytes: number;
+  renewedAt: Date;
+}
+
+type QuotaRecord = Omit<QuotaUsageData, 'leases'> & {
+  _id: Types.ObjectId;
+  leases?: GatewayLeaseRecord[] | null;
+};
+
+/** The gateway holding a lease and the time it took it (a new entry's `renewedAt`). */
+interface LeaseHolder {
+  gatewayId: string;
+  now: Date;
+}
 
 /** Leases retry only when another caller took bytes between the read and the update. */
 const MAX_LEASE_ATTEMPTS = 50;
@@ -215,18 +245,20 @@ export async function addQuotaBytes(
 /**
  * Leases up to `requestedBytes` from the period containing `now`: all of them
  * if they are available, else what is left, else 0. Null when no period is
- * open. A lease is held until settleLease returns what was not used.
+ * open. A lease is held until settleLease returns what was not used. With
+ * `gatewayId` the bytes are also booked to that gateway's entry (created
+ * renewed at `now`), so they can be reclaimed if the gateway dies.
  */
 export async function leaseBytes(
   accountId: AccountId,
   requestedBytes: number,
   now: Date,
-  options: QuotaDatabaseOption = {},
+  options: QuotaDatabaseOption & { gatewayId?: string } = {},
 ): Promise<QuotaLease | null> {
   checkBytes(requestedBytes, 'requestedBytes', { positive: true });
   const QuotaUsage = model(options);
   const filter = containing(toAccountId(accountId), now);
-  const take = (bytes: number) => ({ $inc: { leasedBytes: bytes, availableBytes: -bytes } });
+  const holder = options.gatewayId === undefined ? null : { gatewayId: options.gatewayId, now };
   const lease = (record: QuotaRecord, grantedBytes: number): QuotaLease => ({
     grantedBytes,
     periodStart: record.periodStart,
@@ -234,11 +266,12 @@ export async function leaseBytes(
   });
 
   // The usual case in one round trip: everything asked for is available.
-  const whole = await QuotaUsage.findOneAndUpdate(
+  const whole = await takeBytes(
+    QuotaUsage,
     { ...filter, availableBytes: { $gte: requestedBytes } },
-    take(requestedBytes),
-    { sort: latestFirst, returnDocument: 'after' },
-  ).lean<QuotaRecord>();
+    requestedBytes,
+    holder,
+  );
   if (whole) return lease(whole, requestedBytes);
 
   for (let attempt = 0; attempt < MAX_LEASE_ATTEMPTS; attempt++) {
@@ -246,11 +279,13 @@ export async function leaseBytes(
     if (!current) return null;
     const grantedBytes = Math.min(requestedBytes, current.availableBytes);
     if (grantedBytes <= 0) return lease(current, 0);
-    const result = await QuotaUsage.updateOne(
+    const taken = await takeBytes(
+      QuotaUsage,
       { _id: current._id, availableBytes: { $gte: grantedBytes } },
-      take(grantedBytes),
+      grantedBytes,
+      holder,
     );
-    if (result.modifiedCount === 1) return lease(current, grantedBytes);
+    if (taken) return lease(current, grantedBytes);
     // Someone else leased or used bytes since the read: look again.
   }
   throw new DomainError('CONFLICT', 'The quota counter is busy; try again.', {
@@ -259,31 +294,75 @@ export async function leaseBytes(
 }
 
 /**
+ * One guarded update moving `bytes` from available to leased in the document
+ * `filter` matches (null when none does), and into the holder's entry: its
+ * existing entry if it has one, else a new one (two shapes of update, because
+ * one update cannot both find an array element and push it when missing).
+ */
+async function takeBytes(
+  QuotaUsage: QuotaUsageModel,
+  filter: Record<string, unknown>,
+  bytes: number,
+  holder: LeaseHolder | null,
+): Promise<QuotaRecord | null> {
+  const counters = { leasedBytes: bytes, availableBytes: -bytes };
+  const options = { sort: latestFirst, returnDocument: 'after' as const };
+  if (holder === null) {
+    return QuotaUsage.findOneAndUpdate(filter, { $inc: counters }, options).lean<QuotaRecord>();
+  }
+  const added = await QuotaUsage.findOneAndUpdate(
+    { ...filter, 'leases.gatewayId': holder.gatewayId },
+    { $inc: { ...counters, 'leases.$.bytes': bytes } },
+    options,
+  ).lean<QuotaRecord>();
+  if (added) return added;
+  return QuotaUsage.findOneAndUpdate(
+    { ...filter, 'leases.gatewayId': { $ne: holder.gatewayId } },
+    {
+      $inc: counters,
+      $push: { leases: { gatewayId: holder.gatewayId, bytes, renewedAt: holder.now } },
+    },
+    options,
+  ).lean<QuotaRecord>();
+}
+
+/**
  * Ends (part of) a lease: `leasedBytes` go back out of the leased total and the
  * `usedBytes` actually relayed are booked (they may exceed the lease by what a
  * gateway relayed between two renewals). Not idempotent: settle each lease once.
+ * With `gatewayId`, the bytes come out of that gateway's entry, which must
+ * still hold them: a lease reclaimed as stale is a CONFLICT with
+ * `details.reason = 'LEASE_NOT_HELD'` (the caller books its usage with
+ * recordUsage and takes a new lease).
  */
 export async function settleLease(
   accountId: AccountId,
   periodStart: Date,
   settlement: { leasedBytes: number; usedBytes: number },
-  options: QuotaDatabaseOption = {},
+  options: QuotaDatabaseOption & { gatewayId?: string } = {},
 ): Promise<QuotaPeriodView> {
   const leasedBytes = checkBytes(settlement.leasedBytes, 'leasedBytes');
   const usedBytes = checkBytes(settlement.usedBytes, 'usedBytes');
   const QuotaUsage = model(options);
   const account = toAccountId(accountId);
-  const record = await QuotaUsage.findOneAndUpdate(
-    { accountId: account, periodStart, leasedBytes: { $gte: leasedBytes } },
-    {
-      $inc: {
-        leasedBytes: -leasedBytes,
-        usedBytes,
-        availableBytes: leasedBytes - usedBytes,
-      },
-    },
-    { returnDocument: 'after' },
-  ).lean<QuotaRecord>();
+  const counters = {
+    leasedBytes: -leasedBytes,
+    usedBytes,
+    availableBytes: leasedBytes - usedBytes,
+  };
+  const filter = { accountId: account, periodStart, leasedBytes: { $gte: leasedBytes } };
+  const { gatewayId } = options;
+  const record = gatewayId
+    ? await QuotaUsage.findOneAndUpdate(
+        { ...filter, leases: { $elemMatch: { gatewayId, bytes: { $gte: leasedBytes } } } },
+        { $inc: { ...counters, 'leases.$.bytes': -leasedBytes } },
+        { returnDocument: 'after' },
+      ).lean<QuotaRecord>()
+    : await QuotaUsage.findOneAndUpdate(
+        filter,
+        { $inc: counters },
+        { returnDocument: 'after' },
+      ).lean<QuotaRecord>();
   if (record) return view(record);
   const exists = await QuotaUsage.exists({ accountId: account, periodStart });
   if (!exists) {
@@ -292,6 +371,98 @@ export async function settleLease(
     });
   }
   throw new DomainError('CONFLICT', 'A lease settled more bytes than are leased.', {
-    details: { accountId: String(account), periodStart, leasedBytes },
+    details: {
+      accountId: String(account),
+      periodStart,
+      leasedBytes,
+      ...(gatewayId ? { reason: 'LEASE_NOT_HELD', gatewayId } : {}),
+    },
   });
+}
+
+/**
+ * The heartbeat of a live gateway: marks every entry of `gatewayId` renewed at
+ * `now` (one update over all its counters), so reclaimStaleLeases leaves them
+ * alone. Empty entries too: a lease adds to an existing entry without touching
+ * its `renewedAt`, so an entry may not look older than one heartbeat while its
+ * gateway lives. Returns how many counters it touched.
+ */
+export async function renewGatewayLeases(
+  gatewayId: string,
+  now: Date,
+  options: QuotaDatabaseOption = {},
+): Promise<number> {
+  // Entries in ended periods are left to go stale: the reclaim clears them.
+  const result = await model(options).updateMany(
+    { 'leases.gatewayId': gatewayId, periodEnd: { $gt: now } },
+    { $set: { 'leases.$.renewedAt': now } },
+  );
+  return result.modifiedCount;
+}
+
+/** A lease given back by reclaimStaleLeases. */
+export interface ReclaimedLease {
+  accountId: string;
+  periodStart: Date;
+  gatewayId: string;
+  /** Leased, never settled, now available to the account again. */
+  bytes: number;
+}
+
+/** Stale entries examined per call at most; the job runs again for the rest. */
+const RECLAIM_BATCH = 500;
+
+/**
+ * Gives back the bytes leased by gateways that have not renewed their lease
+ * for `staleAfterMs` (they died, or lost the database for that long): the
+ * jobs role runs it every minute or so. `staleAfterMs` must be well above the
+ * gateways' heartbeat (proxy/leases.ts renews every 15 s by default, at its
+ * next usage flush); 2 min is a safe choice. Bytes a dead gateway relayed
+ * after its last settle are lost to the count, at most one flush interval's
+ * worth; the alternative is the customer losing the whole lease until the
+ * period ends. Returns the leases that gave bytes back.
+ */
+export async function reclaimStaleLeases(
+  now: Date,
+  staleAfterMs: number,
+  options: QuotaDatabaseOption = {},
+): Promise<ReclaimedLease[]> {
+  const QuotaUsage = model(options);
+  const cutoff = new Date(now.getTime() - staleAfterMs);
+  const records = await QuotaUsage.find({ 'leases.renewedAt': { $lt: cutoff } })
+    .limit(RECLAIM_BATCH)
+    .lean<QuotaRecord[]>();
+  const reclaimed: ReclaimedLease[] = [];
+  for (const record of records) {
+    for (const entry of record.leases ?? []) {
+      if (entry.renewedAt.getTime() >= cutoff.getTime()) continue;
+      // Empty entries are removed too (a gateway that stopped cleanly leaves one).
+      if ((await reclaimEntry(QuotaUsage, record, entry)) && entry.bytes > 0) {
+        reclaimed.push({
+          accountId: String(record.accountId),
+          periodStart: record.periodStart,
+          gatewayId: entry.gatewayId,
+          bytes: entry.bytes,
+        });
+      }
+    }
+  }
+  return reclaimed;
+}
+
+/** Removes the entry and frees its bytes, only if it is still exactly as read. */
+async function reclaimEntry(
+  QuotaUsage: QuotaUsageModel,
+  record: QuotaRecord,
+  entry: GatewayLeaseRecord,
+): Promise<boolean> {
+  const asRead = { gatewayId: entry.gatewayId, bytes: entry.bytes, renewedAt: entry.renewedAt };
+  const result = await QuotaUsage.updateOne(
+    { _id: record._id, leasedBytes: { $gte: entry.bytes }, leases: { $elemMatch: asRead } },
+    {
+      $inc: { leasedBytes: -entry.bytes, availableBytes: entry.bytes },
+      $pull: { leases: asRead },
+    },
+  );
+  return result.modifiedCount === 1;
 }

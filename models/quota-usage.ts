@@ -6,6 +6,22 @@ import mongoose, {
 } from 'mongoose';
 
 /**
+ * One gateway process's share of `leasedBytes`: moved in the same update as
+ * the counter, and renewed (`renewedAt`) while the gateway lives, so the bytes
+ * of a gateway that died can be given back (core/quota.ts reclaimStaleLeases).
+ * The sum of `bytes` over the array never exceeds `leasedBytes`; leases taken
+ * without a gateway id are counted in `leasedBytes` only.
+ */
+const gatewayLeaseSchema = new Schema(
+  {
+    gatewayId: { type: String, required: true, maxlength: 64 },
+    bytes: { type: Number, required: true, min: 0 },
+    renewedAt: { type: Date, required: true },
+  },
+  { _id: false, strict: 'throw' },
+);
+
+/**
  * The data counter of one account for one quota period (a trial's 3 days, a
  * Starter week, a monthly plan's month). Billing opens a period, the gateway
  * leases bytes from it and books what it relayed, purchases add bytes.
@@ -32,12 +48,17 @@ const quotaUsageSchema = new Schema(
     /** Handed to gateway processes and not yet settled. */
     leasedBytes: { type: Number, required: true, min: 0, default: 0 },
     availableBytes: { type: Number, required: true },
+    /** Who holds the leased bytes (see gatewayLeaseSchema). */
+    leases: { type: [gatewayLeaseSchema], default: undefined },
   },
   { strict: 'throw', versionKey: false },
 );
 
 quotaUsageSchema.index({ accountId: 1, periodStart: 1 }, { unique: true });
 quotaUsageSchema.index({ accountId: 1, periodEnd: 1 });
+// The reclaim job looks for leases not renewed lately; gateways touch their own.
+quotaUsageSchema.index({ 'leases.renewedAt': 1 });
+quotaUsageSchema.index({ 'leases.gatewayId': 1 });
 
 export type QuotaUsageData = InferSchemaType<typeof quotaUsageSchema>;
 export type QuotaUsageDocument = HydratedDocument<QuotaUsageData>;

@@ -7,20 +7,24 @@
  *     (constant time, SHA-256) -> username backoff on failure -> paused?
  *     -> per-account connection rate -> computeEntitlements + checkConnection
  *        (protocol, port, location, open connections on every gateway)
- *     -> choose an exit -> PAYG: the current hour is charged (first tunnel of
- *        the hour only) / quota: a local lease holds bytes (first tunnel only)
+ *     -> choose an exit (proxy/exits.ts) -> PAYG: the current hour is charged
+ *        (first tunnel of the hour only) / quota: a local lease holds bytes
+ *        (proxy/leases.ts, first tunnel only)
  *     -> a TunnelGrant
- *   grant.allow(n)   spends the local lease synchronously, counts bytes
- *   grant.close()    frees the slot; connected time and the session move on
+ *   grant.allow(n, direction)  spends the local lease synchronously, counts bytes
+ *   grant.waitForAllowance()   after a short allow(): waits for the lease renewal
+ *   grant.close()              frees the slot; connected time and the session move on
+ *   authenticate(request)      the credential checks of authorize() alone (SOCKS5)
  *
  * In the background: the credential cache refreshes every ~500 ms and, after
  * each refresh, live tunnels are re-checked (revoked, rotated, disconnected,
  * entitlements changed), presence is exchanged with the other gateways, and
- * PAYG hours are charged as they start; every ~1 s usage is flushed (hourly
- * buckets, sessions, refusals, failed logins) and leases are settled.
+ * PAYG hours are charged as they start; every ~1 s the usage meter
+ * (proxy/usage-meter.ts) is flushed and leases are settled.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { Types, type Connection } from 'mongoose';
+import { randomBytes } from 'node:crypto';
+import type { Connection } from 'mongoose';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import {
@@ -29,42 +33,29 @@ import {
   type Entitlements,
   type QuotaState,
 } from '../core/entitlements.js';
-import { markExitHealth, type ExitView, type LocationView } from '../core/locations.js';
-import {
-  parseProxyUsername,
-  requestNewExit,
-  setProxyAccess,
-  type AccessFacts,
-} from '../core/proxy-credentials.js';
+import { parseProxyUsername, setProxyAccess, type AccessFacts } from '../core/proxy-credentials.js';
 import { openQuotaPeriod } from '../core/quota.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
-  ALL_LOCATIONS,
-  addToUsageBuckets,
   exchangeGatewayPresence,
   hourStart,
-  recordProxyAuthFailures,
-  recordProxyRefusals,
   removeGatewayPresence,
-  saveUsageSessions,
-  type ProxyAuthFailureRecord,
   type ProxyRefusalRecord,
-  type UsageBucketIncrement,
-  type UsageSessionUpdate,
 } from '../core/usage.js';
 import { debit } from '../core/wallet.js';
 import type { ProxyAuthFailureReason } from '../models/proxy-auth-failure.js';
+import { AccessMetrics } from './access-metrics.js';
 import type {
   AccessController,
   AccessDecision,
   AccessRefusal,
   AccessRefusalKind,
   AccessRequest,
-  ExitRoute,
   Protocol,
   TunnelGrant,
 } from './access.js';
 import { CredentialCache, type CachedCredential } from './credential-cache.js';
+import { ExitPicker, type ExitChoice } from './exits.js';
 import { LeaseManager } from './leases.js';
 import {
   ConnectionRateLimiter,
@@ -72,6 +63,7 @@ import {
   type ConnectionRateLimiterOptions,
   type FailureBackoffOptions,
 } from './rate-limit.js';
+import { UsageMeter, type Direction, type TunnelUsage } from './usage-meter.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -94,8 +86,10 @@ export interface AccessControllerOptions {
   /** Defaults to mongoose's default connection; tests pass another to act as a second gateway. */
   connection?: Connection;
   logger?: Logger;
+  /** Where the access metrics are registered (lib/metrics.ts); default a private registry. */
+  metrics?: Registry;
   policy: { httpsOnlyPorts: readonly number[]; blockedPorts: readonly number[] };
-  /** This process's id in the presence collection and usage sessions (default: random). */
+  /** This process's id in the presence collection, usage sessions and lease entries (default: random). */
   gatewayId?: string;
   /** Cache refresh and live re-check period (default 500 ms). */
   refreshMs?: number;
@@ -109,41 +103,31 @@ export interface AccessControllerOptions {
   sessionGapMs?: number;
   /** Skip an exit whose dial failed for this long (default 30 s). */
   exitRetryMs?: number;
-  leases?: { minLeaseBytes?: number; maxLeaseBytes?: number; idleReturnMs?: number };
+  leases?: {
+    minLeaseBytes?: number;
+    maxLeaseBytes?: number;
+    idleReturnMs?: number;
+    /** Lease entries are renewed at least this often (default 15 s), see reclaimStaleLeases. */
+    heartbeatMs?: number;
+  };
   authBackoff?: Omit<FailureBackoffOptions, 'clock'>;
   connectionRate?: Omit<ConnectionRateLimiterOptions, 'clock'>;
   /** Real time for the refresh bookkeeping (default the system clock). */
   timerClock?: Clock;
 }
 
-type Direction = 'up' | 'down';
-
 interface Tunnel {
   accountId: string;
   protocol: Protocol;
   port: number;
-  location: string;
-  exit: ExitRoute;
+  exit: ExitChoice;
   secretVersion: number;
   /** Spends the quota lease (false: PAYG, billed by the hour). */
   metered: boolean;
-  /** Bytes not yet flushed to buckets and the session. */
-  pendingUp: number;
-  pendingDown: number;
+  usage: TunnelUsage;
   cutCode: string | null;
   closed: boolean;
   cutListeners: ((code: string) => void)[];
-}
-
-interface UsageSessionState {
-  id: string;
-  startedAt: Date;
-  endedAt: Date | null;
-  bytesUp: number;
-  bytesDown: number;
-  connections: number;
-  locations: Set<string>;
-  protocols: Set<Protocol>;
 }
 
 interface LiveAccount {
@@ -151,22 +135,18 @@ interface LiveAccount {
   tunnels: Set<Tunnel>;
   /** Authorizations in flight that hold a connection slot. */
   pending: number;
-  /** Clock ms from which connected time is still to be booked; null with no open tunnel. */
-  connectedSinceMs: number | null;
-  lastClosedMs: number;
-  session: UsageSessionState | null;
-  exitEpoch: number;
 }
 
-interface StickyExit {
-  exitKey: string;
-  expiresAtMs: number;
+interface ParsedOptions {
+  location: string | null;
+  sessionId: string | null;
 }
 
-interface Candidate {
-  location: string;
-  exit: ExitView;
-}
+type LoginRequest = Pick<AccessRequest, 'username' | 'password' | 'sourceIp'>;
+
+type LoginOutcome =
+  | { ok: true; credential: CachedCredential; options: ParsedOptions }
+  | { ok: false; refusal: AccessRefusal };
 
 export class GatewayAccessController implements AccessController {
   readonly gatewayId: string;
@@ -174,7 +154,10 @@ export class GatewayAccessController implements AccessController {
   private readonly connection: Connection | undefined;
   private readonly logger: Logger | undefined;
   private readonly options: AccessControllerOptions;
+  private readonly metrics: AccessMetrics;
   private readonly cache: CredentialCache;
+  private readonly exits: ExitPicker;
+  private readonly meter: UsageMeter;
   private readonly leases: LeaseManager;
   private readonly ipBackoff: FailureBackoff;
   private readonly userBackoff: FailureBackoff;
@@ -186,16 +169,6 @@ export class GatewayAccessController implements AccessController {
   /** PAYG: the hour (clock ms) each account has paid for, and charges in flight. */
   private readonly paidHour = new Map<string, number>();
   private readonly charging = new Map<string, Promise<boolean>>();
-  private readonly sticky = new Map<string, StickyExit>();
-  /** Exits this process saw fail: key -> clock ms until which they are skipped. */
-  private readonly failedExits = new Map<string, number>();
-  private rotationCounter = 0;
-
-  private buckets = new Map<string, UsageBucketIncrement>();
-  private refusals: ProxyRefusalRecord[] = [];
-  private lastRefusal = new Map<string, { record: ProxyRefusalRecord; atMs: number }>();
-  private authFailures: ProxyAuthFailureRecord[] = [];
-  private sessionUpdates: UsageSessionUpdate[] = [];
 
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -209,19 +182,31 @@ export class GatewayAccessController implements AccessController {
     this.connection = options.connection;
     this.logger = options.logger;
     this.gatewayId = options.gatewayId ?? `gw_${randomBytes(6).toString('hex')}`;
+    const shared = { clock: options.clock, connection: options.connection, logger: options.logger };
+    this.metrics = new AccessMetrics(options.metrics);
     this.cache = new CredentialCache({
-      clock: options.clock,
-      connection: options.connection,
-      logger: options.logger,
+      ...shared,
       refreshMs: options.refreshMs,
       timerClock: options.timerClock,
       busyAccounts: () => this.live.keys(),
     });
+    this.exits = new ExitPicker({
+      ...shared,
+      locations: () => this.cache.locations(),
+      stickyLifetimeMs: options.stickyLifetimeMs,
+      exitRetryMs: options.exitRetryMs,
+    });
+    this.metrics.readExitHealthFrom(() => this.exits.health());
+    this.meter = new UsageMeter({
+      ...shared,
+      gatewayId: this.gatewayId,
+      sessionGapMs: options.sessionGapMs,
+    });
     this.leases = new LeaseManager({
-      clock: options.clock,
-      connection: options.connection,
-      logger: options.logger,
+      ...shared,
       ...options.leases,
+      gatewayId: this.gatewayId,
+      metrics: this.metrics,
       openPeriod: (accountId) => this.openQuotaPeriodFor(accountId),
       onExhausted: (accountId) => queueMicrotask(() => this.cutForQuota(accountId)),
     });
@@ -285,8 +270,7 @@ export class GatewayAccessController implements AccessController {
 
   /** "Give me a new IP": new exits for the account's next tunnels, on every gateway. */
   async rotate(accountId: string): Promise<void> {
-    await requestNewExit(accountId, { connection: this.connection });
-    this.forgetStickyExits(accountId);
+    await this.exits.rotate(accountId);
     await this.cache.refresh();
   }
 
@@ -307,52 +291,67 @@ export class GatewayAccessController implements AccessController {
   // -------------------------------------------------------------------------
 
   async authorize(request: AccessRequest): Promise<AccessDecision> {
+    const login = this.login(request);
+    if (!login.ok) return login.refusal;
+    return this.authorizeAccount(request, login.credential, login.options);
+  }
+
+  /**
+   * Credentials alone, for SOCKS5's authentication step (RFC 1929) before the
+   * client names a target. The same checks, backoff and records as authorize(),
+   * which the listener calls next; a good login counts nothing, so nothing is
+   * counted twice.
+   */
+  authenticate(request: LoginRequest): Promise<AccessRefusal | undefined> {
+    const login = this.login(request);
+    return Promise.resolve(login.ok ? undefined : login.refusal);
+  }
+
+  /** Username options, source-IP backoff, the secret, username backoff: all from memory. */
+  private login(request: LoginRequest): LoginOutcome {
     const parsed = parseProxyUsername(request.username);
     const ipKey = `ip:${request.sourceIp}`;
     if (this.ipBackoff.blockedForMs(ipKey) > 0) {
-      if (this.ipBackoff.noteRefusedWhileBlocked(ipKey)) {
-        this.noteAuthFailure(
-          request,
-          parsed.ok ? parsed.username : request.username,
-          'TOO_MANY_ATTEMPTS',
-        );
-      }
-      return tooManyAttempts();
+      const username = parsed.ok ? parsed.username : request.username;
+      const record = this.ipBackoff.noteRefusedWhileBlocked(ipKey);
+      this.loginFailed(request, username, 'TOO_MANY_ATTEMPTS', { record });
+      return { ok: false, refusal: tooManyAttempts() };
     }
     if (!parsed.ok) {
       this.ipBackoff.fail(ipKey);
-      this.noteAuthFailure(request, request.username, 'MALFORMED_USERNAME');
-      return refusal('authentication', 'BAD_CREDENTIALS', `Proxy login failed: ${parsed.message}`);
+      this.loginFailed(request, request.username, 'MALFORMED_USERNAME', { record: true });
+      const message = `Proxy login failed: ${parsed.message}`;
+      return { ok: false, refusal: refusal('authentication', 'BAD_CREDENTIALS', message) };
     }
     const userKey = `user:${parsed.username}`;
     const { credential, known } = this.cache.verify(parsed.username, request.password);
     if (!credential || credential.revoked) {
       const reason = credential ? 'REVOKED' : known ? 'BAD_SECRET' : 'UNKNOWN_USER';
-      return this.refuseLogin(request, parsed.username, { ipKey, userKey, reason });
+      const refused = this.refuseLogin(request, parsed.username, { ipKey, userKey, reason });
+      return { ok: false, refusal: refused };
     }
     // The right secret gets in even while others' failures hold the username in
     // backoff: with 256-bit secrets the backoff is about load, and a stranger
     // must not be able to lock a customer out.
     this.userBackoff.succeed(userKey);
-    return this.authorizeAccount(request, credential, parsed);
+    return { ok: true, credential, options: parsed };
   }
 
   private refuseLogin(
-    request: AccessRequest,
+    request: LoginRequest,
     username: string,
     failure: { ipKey: string; userKey: string; reason: ProxyAuthFailureReason },
-  ): AccessDecision {
+  ): AccessRefusal {
     const { ipKey, userKey } = failure;
+    const accountId = this.cache.findByUsername(username)?.accountId;
+    this.ipBackoff.fail(ipKey);
     if (this.userBackoff.blockedForMs(userKey) > 0) {
-      if (this.userBackoff.noteRefusedWhileBlocked(userKey)) {
-        this.noteAuthFailure(request, username, 'TOO_MANY_ATTEMPTS', this.accountIdOf(username));
-      }
-      this.ipBackoff.fail(ipKey);
+      const record = this.userBackoff.noteRefusedWhileBlocked(userKey);
+      this.loginFailed(request, username, 'TOO_MANY_ATTEMPTS', { record, accountId });
       return tooManyAttempts();
     }
-    this.ipBackoff.fail(ipKey);
     this.userBackoff.fail(userKey);
-    this.noteAuthFailure(request, username, failure.reason, this.accountIdOf(username));
+    this.loginFailed(request, username, failure.reason, { record: true, accountId });
     return refusal(
       'authentication',
       'BAD_CREDENTIALS',
@@ -360,14 +359,32 @@ export class GatewayAccessController implements AccessController {
     );
   }
 
-  private accountIdOf(username: string): string | undefined {
-    return this.cache.findByUsername(username)?.accountId;
+  /**
+   * Counts every failed login in the metrics; `record` puts it in the
+   * customer's history too (once per backoff block, so a flood is one line).
+   */
+  private loginFailed(
+    request: LoginRequest,
+    username: string,
+    reason: ProxyAuthFailureReason,
+    how: { record: boolean; accountId?: string },
+  ): void {
+    this.metrics.authFailure(reason);
+    if (!how.record) return;
+    this.meter.noteAuthFailure({
+      username: username.toLowerCase(),
+      accountId: how.accountId,
+      sourceIp: request.sourceIp,
+      reason,
+      attempts: 1,
+      at: this.clock.now(),
+    });
   }
 
   private async authorizeAccount(
     request: AccessRequest,
     credential: CachedCredential,
-    parsed: { location: string | null; sessionId: string | null },
+    parsed: ParsedOptions,
   ): Promise<AccessDecision> {
     const { accountId } = credential;
     if (credential.accessPaused) {
@@ -400,7 +417,7 @@ export class GatewayAccessController implements AccessController {
   private async admit(
     request: AccessRequest,
     credential: CachedCredential,
-    parsed: { location: string | null; sessionId: string | null },
+    parsed: ParsedOptions,
     facts: AccessFacts,
     openConnections: number,
   ): Promise<AccessDecision> {
@@ -415,8 +432,16 @@ export class GatewayAccessController implements AccessController {
     if (!decision.ok) {
       return this.refuse(accountId, request, parsed.location, decision.code, decision.message);
     }
-    const chosen = this.chooseExit(accountId, entitlements, parsed, credential.exitEpoch);
-    if (!chosen) {
+    const exit = this.exits.choose({
+      accountId,
+      location: parsed.location,
+      sessionId: parsed.sessionId,
+      allowedLocations: entitlements.locations.allowed,
+      rotation: entitlements.features.rotation,
+      stickySessions: entitlements.features.stickySessions,
+      exitEpoch: credential.exitEpoch,
+    });
+    if (!exit) {
       return this.refuse(
         accountId,
         request,
@@ -427,28 +452,14 @@ export class GatewayAccessController implements AccessController {
     }
     const metering = await this.secureMetering(accountId, facts, entitlements);
     if (metering !== true) {
-      return this.refuse(accountId, request, chosen.location, metering.code, metering.message);
+      return this.refuse(accountId, request, exit.location, metering.code, metering.message);
     }
     // The account may have been disconnected or rotated while we waited.
     const current = this.cache.credentialOf(accountId);
     if (!current || current.revoked || current.accessPaused) {
-      return this.refuse(accountId, request, chosen.location, 'DISCONNECTED', DISCONNECTED_MESSAGE);
+      return this.refuse(accountId, request, exit.location, 'DISCONNECTED', DISCONNECTED_MESSAGE);
     }
-    const tunnel: Tunnel = {
-      accountId,
-      protocol: request.protocol,
-      port: request.port,
-      location: chosen.location,
-      exit: chosen.route,
-      secretVersion: credential.secretVersion,
-      metered: entitlements.remainingBytes !== null,
-      pendingUp: 0,
-      pendingDown: 0,
-      cutCode: null,
-      closed: false,
-      cutListeners: [],
-    };
-    this.open(tunnel);
+    const tunnel = this.open(request, credential, exit, entitlements.remainingBytes !== null);
     return { ok: true, grant: this.grantFor(tunnel) };
   }
 
@@ -545,7 +556,7 @@ export class GatewayAccessController implements AccessController {
     message: string,
     kind: AccessRefusalKind = 'entitlement',
   ): AccessRefusal {
-    this.noteRefusal({
+    this.recordRefusal({
       accountId,
       code,
       message,
@@ -566,58 +577,50 @@ export class GatewayAccessController implements AccessController {
   private liveAccount(accountId: string): LiveAccount {
     let account = this.live.get(accountId);
     if (!account) {
-      account = {
-        accountId,
-        tunnels: new Set(),
-        pending: 0,
-        connectedSinceMs: null,
-        lastClosedMs: 0,
-        session: null,
-        exitEpoch: this.cache.credentialOf(accountId)?.exitEpoch ?? 0,
-      };
+      account = { accountId, tunnels: new Set(), pending: 0 };
       this.live.set(accountId, account);
     }
     return account;
   }
 
   private dropIfIdle(account: LiveAccount): void {
-    if (account.tunnels.size === 0 && account.pending === 0 && account.session === null) {
-      this.live.delete(account.accountId);
-    }
+    if (account.tunnels.size === 0 && account.pending === 0) this.live.delete(account.accountId);
   }
 
-  private open(tunnel: Tunnel): void {
-    const account = this.liveAccount(tunnel.accountId);
-    const nowMs = this.clock.now().getTime();
-    if (account.tunnels.size === 0) account.connectedSinceMs = nowMs;
-    account.tunnels.add(tunnel);
-    account.session ??= {
-      id: new Types.ObjectId().toHexString(),
-      startedAt: new Date(nowMs),
-      endedAt: null,
-      bytesUp: 0,
-      bytesDown: 0,
-      connections: 0,
-      locations: new Set(),
-      protocols: new Set(),
+  private open(
+    request: AccessRequest,
+    credential: CachedCredential,
+    exit: ExitChoice,
+    metered: boolean,
+  ): Tunnel {
+    const tunnel: Tunnel = {
+      accountId: credential.accountId,
+      protocol: request.protocol,
+      port: request.port,
+      exit,
+      secretVersion: credential.secretVersion,
+      metered,
+      usage: this.meter.open(credential.accountId, exit.location, request.protocol),
+      cutCode: null,
+      closed: false,
+      cutListeners: [],
     };
-    account.session.endedAt = null;
-    account.session.connections += 1;
-    account.session.locations.add(tunnel.location);
-    account.session.protocols.add(tunnel.protocol);
-    this.addToBucket(tunnel.accountId, new Date(nowMs), tunnel.location, { connections: 1 });
+    this.liveAccount(tunnel.accountId).tunnels.add(tunnel);
+    return tunnel;
   }
 
   private grantFor(tunnel: Tunnel): TunnelGrant {
     return {
       accountId: tunnel.accountId,
-      exit: tunnel.exit,
+      exit: tunnel.exit.route,
+      // Without a direction (an older caller), bytes count as `down`, the bulk of most traffic.
       allow: (bytes: number, direction: Direction = 'down') => this.allow(tunnel, bytes, direction),
+      waitForAllowance: () => this.waitForAllowance(tunnel),
       onCut: (listener) => {
         if (tunnel.cutCode !== null) listener(tunnel.cutCode);
         else tunnel.cutListeners.push(listener);
       },
-      exitFailed: (error) => this.exitFailed(tunnel, error),
+      exitFailed: (error) => this.exits.failed(tunnel.exit, error),
       close: () => this.close(tunnel),
     };
   }
@@ -626,25 +629,32 @@ export class GatewayAccessController implements AccessController {
   private allow(tunnel: Tunnel, bytes: number, direction: Direction): number {
     if (tunnel.cutCode !== null || tunnel.closed || !(bytes > 0)) return 0;
     const granted = tunnel.metered ? this.leases.spend(tunnel.accountId, bytes) : bytes;
-    if (direction === 'up') tunnel.pendingUp += granted;
-    else tunnel.pendingDown += granted;
+    if (direction === 'up') tunnel.usage.up += granted;
+    else tunnel.usage.down += granted;
     return granted;
+  }
+
+  /**
+   * After a short allow(): true once the lease was renewed, false when the
+   * quota is spent or the tunnel was cut meanwhile. PAYG tunnels are never
+   * short unless cut, so there is nothing to wait for.
+   */
+  private async waitForAllowance(tunnel: Tunnel): Promise<boolean> {
+    const open = () => tunnel.cutCode === null && !tunnel.closed;
+    if (!open()) return false;
+    if (!tunnel.metered) return true;
+    const more = await this.leases.waitForBytes(tunnel.accountId, open);
+    return more && open();
   }
 
   private close(tunnel: Tunnel): void {
     if (tunnel.closed) return;
     tunnel.closed = true;
+    this.meter.close(tunnel.usage);
     const account = this.live.get(tunnel.accountId);
     if (!account) return;
-    const now = this.clock.now();
-    this.collectTunnelBytes(account, tunnel, now);
     account.tunnels.delete(tunnel);
-    if (account.tunnels.size === 0) {
-      this.bookConnectedTime(account, now.getTime());
-      account.connectedSinceMs = null;
-      account.lastClosedMs = now.getTime();
-      if (account.session) account.session.endedAt = now;
-    }
+    this.dropIfIdle(account);
   }
 
   private cutTunnel(tunnel: Tunnel, code: string, message: string | null): void {
@@ -662,19 +672,25 @@ export class GatewayAccessController implements AccessController {
       }
     }
     if (message !== null) {
-      this.noteRefusal({
+      this.recordRefusal({
         accountId: tunnel.accountId,
         code,
         message,
         stage: 'cut',
         protocol: tunnel.protocol,
         port: tunnel.port,
-        location: tunnel.location,
+        location: tunnel.exit.location,
         count: 1,
         at: this.clock.now(),
       });
     }
     // The listener calls close() after closing its sockets; until then the slot stays taken.
+  }
+
+  /** Counts a refusal or cut in the metrics and keeps it for the customer's history. */
+  private recordRefusal(record: ProxyRefusalRecord): void {
+    this.metrics.refusal(record.code, record.stage);
+    this.meter.noteRefusal(record);
   }
 
   private cutAccount(accountId: string, code: string, message: string): void {
@@ -722,10 +738,6 @@ export class GatewayAccessController implements AccessController {
       this.cutAccount(accountId, 'DISCONNECTED', DISCONNECTED_MESSAGE);
       return;
     }
-    if (credential.exitEpoch !== account.exitEpoch) {
-      account.exitEpoch = credential.exitEpoch;
-      this.forgetStickyExits(accountId);
-    }
     const facts = this.cache.accountFacts(accountId);
     const entitlements = facts ? this.entitlementsFor(facts) : null;
     for (const tunnel of [...account.tunnels]) {
@@ -741,7 +753,7 @@ export class GatewayAccessController implements AccessController {
       const decision = checkConnection(entitlements, {
         protocol: tunnel.protocol,
         port: tunnel.port,
-        location: tunnel.location,
+        location: tunnel.exit.location,
         openConnections: 0,
       });
       // Data and credit are enforced by the leases and the hourly charge, which
@@ -810,9 +822,18 @@ export class GatewayAccessController implements AccessController {
     const key = `${accountId}:${hour.getTime()}`;
     let charge = this.charging.get(key);
     if (!charge) {
-      charge = this.chargeHour(accountId, hour, rate, currency).finally(() =>
-        this.charging.delete(key),
-      );
+      charge = this.chargeHour(accountId, hour, rate, currency)
+        .then(
+          (paid) => {
+            this.metrics.paygCharge(paid ? 'charged' : 'refused');
+            return paid;
+          },
+          (error: unknown) => {
+            this.metrics.paygCharge('error');
+            throw error;
+          },
+        )
+        .finally(() => this.charging.delete(key));
       this.charging.set(key, charge);
     }
     return charge;
@@ -855,227 +876,8 @@ export class GatewayAccessController implements AccessController {
   }
 
   // -------------------------------------------------------------------------
-  // Exits
+  // Flushing
   // -------------------------------------------------------------------------
-
-  private chooseExit(
-    accountId: string,
-    entitlements: Entitlements,
-    parsed: { location: string | null; sessionId: string | null },
-    exitEpoch: number,
-  ): { location: string; route: ExitRoute } | null {
-    const wanted = parsed.location;
-    const locations = this.cache
-      .locations()
-      .filter((location) =>
-        wanted !== null
-          ? location.code === wanted
-          : entitlements.locations.allowed.includes(location.code),
-      );
-    const candidates = this.healthyCandidates(locations);
-    if (candidates.length === 0) return null;
-    const { features } = entitlements;
-    const nowMs = this.clock.now().getTime();
-    let picked: Candidate | undefined;
-    if (features.stickySessions && parsed.sessionId !== null) {
-      picked = this.stickyPick(accountId, parsed.sessionId, wanted, candidates, exitEpoch, nowMs);
-    } else if (features.rotation) {
-      this.rotationCounter = (this.rotationCounter + 1) % 1_000_000_007;
-      picked = candidates[this.rotationCounter % candidates.length];
-    } else {
-      // No rotation in the plan: one exit per account, the same on every gateway.
-      picked = candidates[stableIndex(`${accountId}|${exitEpoch}`, candidates.length)];
-    }
-    if (!picked) return null;
-    return { location: picked.location, route: toRoute(picked) };
-  }
-
-  private stickyPick(
-    accountId: string,
-    sessionId: string,
-    location: string | null,
-    candidates: readonly Candidate[],
-    exitEpoch: number,
-    nowMs: number,
-  ): Candidate | undefined {
-    const key = `${accountId}|${location ?? ''}|${sessionId}`;
-    const remembered = this.sticky.get(key);
-    if (remembered && remembered.expiresAtMs > nowMs) {
-      const still = candidates.find(
-        (c) => exitKey(c.location, c.exit.exitId) === remembered.exitKey,
-      );
-      if (still) return still;
-    }
-    // First use, expired, or the exit went away: the same choice on every
-    // gateway within one lifetime window.
-    const lifetimeMs = this.options.stickyLifetimeMs ?? 600_000;
-    const window = Math.floor(nowMs / lifetimeMs);
-    const picked = candidates[stableIndex(`${key}|${exitEpoch}|${window}`, candidates.length)];
-    if (picked) {
-      this.sticky.set(key, {
-        exitKey: exitKey(picked.location, picked.exit.exitId),
-        expiresAtMs: nowMs + lifetimeMs,
-      });
-    }
-    return picked;
-  }
-
-  /** Exits not known to be failing; if every one is, all of them (better a retry than a refusal). */
-  private healthyCandidates(locations: readonly LocationView[]): Candidate[] {
-    const nowMs = this.clock.now().getTime();
-    const all: Candidate[] = locations.flatMap((location) =>
-      location.exits.map((exit) => ({ location: location.code, exit })),
-    );
-    const healthy = all.filter(({ location, exit }) => {
-      const localUntil = this.failedExits.get(exitKey(location, exit.exitId)) ?? 0;
-      if (localUntil > nowMs) return false;
-      return exit.healthy || (exit.retryAfter !== undefined && exit.retryAfter.getTime() <= nowMs);
-    });
-    return healthy.length > 0 ? healthy : all;
-  }
-
-  private exitFailed(tunnel: Tunnel, error: Error): void {
-    const exitId = tunnel.exit.id.slice(tunnel.location.length + 1);
-    const retryMs = this.options.exitRetryMs ?? 30_000;
-    this.failedExits.set(tunnel.exit.id, this.clock.now().getTime() + retryMs);
-    this.forgetStickyExitsUsing(tunnel.exit.id);
-    markExitHealth(
-      tunnel.location,
-      exitId,
-      { healthy: false, error: error.message, retryMs },
-      { clock: this.clock, connection: this.connection },
-    ).catch((failure: unknown) =>
-      this.logger?.warn({ err: failure, exitId: tunnel.exit.id }, 'proxy.exit_health_failed'),
-    );
-  }
-
-  private forgetStickyExits(accountId: string): void {
-    for (const key of this.sticky.keys()) {
-      if (key.startsWith(`${accountId}|`)) this.sticky.delete(key);
-    }
-  }
-
-  private forgetStickyExitsUsing(key: string): void {
-    for (const [stickyKey, sticky] of this.sticky) {
-      if (sticky.exitKey === key) this.sticky.delete(stickyKey);
-    }
-  }
-
-  // -------------------------------------------------------------------------
-  // Usage: buckets, connected time, sessions, refusals, failed logins
-  // -------------------------------------------------------------------------
-
-  private addToBucket(
-    accountId: string,
-    at: Date,
-    location: string,
-    increment: Partial<
-      Pick<UsageBucketIncrement, 'bytesUp' | 'bytesDown' | 'connectedSeconds' | 'connections'>
-    >,
-  ): void {
-    const hour = hourStart(at);
-    const key = `${accountId}|${hour.getTime()}|${location}`;
-    const row = this.buckets.get(key) ?? { accountId, hourStart: hour, location };
-    row.bytesUp = (row.bytesUp ?? 0) + (increment.bytesUp ?? 0);
-    row.bytesDown = (row.bytesDown ?? 0) + (increment.bytesDown ?? 0);
-    row.connectedSeconds = (row.connectedSeconds ?? 0) + (increment.connectedSeconds ?? 0);
-    row.connections = (row.connections ?? 0) + (increment.connections ?? 0);
-    this.buckets.set(key, row);
-  }
-
-  private collectTunnelBytes(account: LiveAccount, tunnel: Tunnel, now: Date): void {
-    const up = tunnel.pendingUp;
-    const down = tunnel.pendingDown;
-    if (up === 0 && down === 0) return;
-    tunnel.pendingUp = 0;
-    tunnel.pendingDown = 0;
-    this.addToBucket(account.accountId, now, tunnel.location, { bytesUp: up, bytesDown: down });
-    if (account.session) {
-      account.session.bytesUp += up;
-      account.session.bytesDown += down;
-    }
-  }
-
-  /** Books connected time from `connectedSinceMs` to `untilMs`, split at hour boundaries. */
-  private bookConnectedTime(account: LiveAccount, untilMs: number): void {
-    let fromMs = account.connectedSinceMs;
-    if (fromMs === null || untilMs <= fromMs) return;
-    while (fromMs < untilMs) {
-      const hourEndMs = hourStart(new Date(fromMs)).getTime() + HOUR_MS;
-      const endMs = Math.min(untilMs, hourEndMs);
-      this.addToBucket(account.accountId, new Date(fromMs), ALL_LOCATIONS, {
-        connectedSeconds: (endMs - fromMs) / 1_000,
-      });
-      fromMs = endMs;
-    }
-    account.connectedSinceMs = untilMs;
-  }
-
-  /** Moves each account's counters into the pending writes; ends sessions idle past the gap. */
-  private collectUsage(endSessions: boolean): void {
-    const now = this.clock.now();
-    const nowMs = now.getTime();
-    const gapMs = this.options.sessionGapMs ?? 30_000;
-    for (const account of [...this.live.values()]) {
-      for (const tunnel of account.tunnels) this.collectTunnelBytes(account, tunnel, now);
-      if (account.tunnels.size > 0) this.bookConnectedTime(account, nowMs);
-      const session = account.session;
-      if (!session) continue;
-      const over =
-        account.tunnels.size === 0 && (endSessions || nowMs - account.lastClosedMs >= gapMs);
-      this.sessionUpdates.push({
-        sessionId: session.id,
-        accountId: account.accountId,
-        gatewayId: this.gatewayId,
-        startedAt: session.startedAt,
-        lastSeenAt: now,
-        endedAt: over ? (session.endedAt ?? now) : undefined,
-        bytesUp: session.bytesUp,
-        bytesDown: session.bytesDown,
-        connections: session.connections,
-        locations: [...session.locations],
-        protocols: [...session.protocols],
-      });
-      session.bytesUp = 0;
-      session.bytesDown = 0;
-      session.connections = 0;
-      if (over) {
-        account.session = null;
-        this.dropIfIdle(account);
-      }
-    }
-  }
-
-  private noteRefusal(record: ProxyRefusalRecord): void {
-    // The same reason again within a few seconds is one record with a count,
-    // so a client retrying in a loop does not flood the history.
-    const key = `${record.accountId}|${record.code}|${record.stage}`;
-    const nowMs = record.at.getTime();
-    const last = this.lastRefusal.get(key);
-    if (last && nowMs - last.atMs < REFUSAL_FOLD_MS && this.refusals.includes(last.record)) {
-      last.record.count += 1;
-      return;
-    }
-    this.refusals.push(record);
-    this.lastRefusal.set(key, { record, atMs: nowMs });
-  }
-
-  private noteAuthFailure(
-    request: AccessRequest,
-    username: string,
-    reason: ProxyAuthFailureReason,
-    accountId?: string,
-  ): void {
-    if (this.authFailures.length >= MAX_PENDING_AUTH_FAILURES) return;
-    this.authFailures.push({
-      username: username.toLowerCase(),
-      accountId,
-      sourceIp: request.sourceIp,
-      reason,
-      attempts: 1,
-      at: this.clock.now(),
-    });
-  }
 
   private scheduleFlush(): void {
     if (!this.started) return;
@@ -1091,60 +893,17 @@ export class GatewayAccessController implements AccessController {
     returnLeases?: boolean;
     endSessions?: boolean;
   }): Promise<void> {
-    this.collectUsage(options.endSessions === true);
-    const buckets = [...this.buckets.values()];
-    const sessions = this.sessionUpdates;
-    const refusals = this.refusals;
-    const authFailures = this.authFailures;
-    this.buckets = new Map();
-    this.sessionUpdates = [];
-    this.refusals = [];
-    this.lastRefusal = new Map();
-    this.authFailures = [];
-    const db = { connection: this.connection };
-    const results = await Promise.allSettled([
-      addToUsageBuckets(buckets, db),
-      saveUsageSessions(sessions, db),
-      recordProxyRefusals(refusals, db),
-      recordProxyAuthFailures(authFailures, db),
+    const [usage] = await Promise.allSettled([
+      this.meter.flush({ endSessions: options.endSessions }),
       this.leases.settleAll({
         isBusy: (accountId) => this.openTunnels(accountId) > 0,
         returnAll: options.returnLeases === true,
       }),
     ]);
-    this.requeueFailed(results, { buckets, sessions, refusals, authFailures });
     this.connectionRate.prune();
-  }
-
-  /** A failed write is kept for the next flush (increments, so nothing is counted twice). */
-  private requeueFailed(
-    results: PromiseSettledResult<void>[],
-    batch: {
-      buckets: UsageBucketIncrement[];
-      sessions: UsageSessionUpdate[];
-      refusals: ProxyRefusalRecord[];
-      authFailures: ProxyAuthFailureRecord[];
-    },
-  ): void {
-    const [buckets, sessions, refusals, authFailures, leases] = results;
-    if (buckets?.status === 'rejected') {
-      for (const row of batch.buckets)
-        this.addToBucket(row.accountId, row.hourStart, row.location, row);
-    }
-    if (sessions?.status === 'rejected') this.sessionUpdates.unshift(...batch.sessions);
-    if (refusals?.status === 'rejected') this.refusals.unshift(...batch.refusals);
-    if (authFailures?.status === 'rejected') this.authFailures.unshift(...batch.authFailures);
-    const failed = [buckets, sessions, refusals, authFailures, leases].filter(
-      (result) => result?.status === 'rejected',
-    );
-    for (const result of failed) {
-      if (result?.status === 'rejected') {
-        this.logger?.warn({ err: result.reason as unknown }, 'proxy.flush_write_failed');
-      }
-    }
-    if (failed.length > 0) {
-      throw new Error(`usage flush: ${failed.length} write(s) failed; kept for the next flush`);
-    }
+    this.exits.prune();
+    // Lease settling logs its own failures; a usage write that failed is kept and retried.
+    if (usage.status === 'rejected') throw toError(usage.reason);
   }
 
   // -------------------------------------------------------------------------
@@ -1173,8 +932,6 @@ export class GatewayAccessController implements AccessController {
 
 const DISCONNECTED_MESSAGE = 'Your proxy is disconnected. Press Connect to use it again.';
 const MAX_PAYG_KEY_ATTEMPTS = 5;
-const REFUSAL_FOLD_MS = 5_000;
-const MAX_PENDING_AUTH_FAILURES = 10_000;
 
 function refusal(kind: AccessRefusalKind, code: string, message: string): AccessRefusal {
   return { ok: false, kind, code, message };
@@ -1188,26 +945,6 @@ function tooManyAttempts(): AccessRefusal {
   );
 }
 
-function exitKey(location: string, exitId: string): string {
-  return `${location}:${exitId}`;
-}
-
-function toRoute({ location, exit }: Candidate): ExitRoute {
-  const id = exitKey(location, exit.exitId);
-  if (exit.kind === 'direct' || exit.host === undefined || exit.port === undefined) {
-    return { kind: 'direct', id };
-  }
-  return {
-    kind: exit.kind,
-    id,
-    host: exit.host,
-    port: exit.port,
-    ...(exit.username !== undefined ? { username: exit.username } : {}),
-    ...(exit.password !== undefined ? { password: exit.password } : {}),
-  };
-}
-
-/** An index in [0, length) that every gateway computes alike for the same text. */
-function stableIndex(text: string, length: number): number {
-  return createHash('sha256').update(text).digest().readUInt32BE(0) % length;
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
 }

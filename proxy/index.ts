@@ -45,6 +45,7 @@ export function createProxyRole(options: ProxyRoleOptions): ProxyRole {
     ...options.accessOptions,
     clock: options.clock,
     logger,
+    metrics: options.metrics,
     policy: { httpsOnlyPorts: options.httpsOnlyPorts, blockedPorts: options.blockedPorts },
   });
   const gateway = createGateway({

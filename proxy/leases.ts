@@ -21,18 +21,41 @@
  *
  * Each account's database operations run one at a time (a promise chain), so
  * a settle never races a renewal or a period change.
+ *
+ * Crash safety: every lease is booked to this process's `gatewayId` on the
+ * counter, and `settleAll` sends a heartbeat every `heartbeatMs`, so the jobs
+ * role can give back the leases of a gateway that died (reclaimStaleLeases in
+ * core/quota.ts). Should this process be taken for dead (cut off from the
+ * database for longer than the reclaim's stale time) and come back, its next
+ * settle finds the lease gone: the bytes it relayed are booked as plain usage
+ * and a new lease is taken.
  */
 import type { Connection } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import { leaseBytes, settleLease, type QuotaLease } from '../core/quota.js';
+import { DomainError } from '../lib/errors.js';
+import {
+  leaseBytes,
+  recordUsage,
+  renewGatewayLeases,
+  settleLease,
+  type QuotaLease,
+} from '../core/quota.js';
+import type { AccessMetrics } from './access-metrics.js';
 
 const MiB = 1_048_576;
+/** Failed renewals a waiting tunnel sits through before it ends (see waitForBytes). */
+const MAX_WAIT_FAILURES = 3;
 
 export interface LeaseManagerOptions {
   clock: Clock;
   connection?: Connection;
   logger?: Logger;
+  metrics?: AccessMetrics;
+  /** This process, as named in the counters' lease entries. */
+  gatewayId: string;
+  /** Renew this process's lease entries at least this often (default 15 s; clock time). */
+  heartbeatMs?: number;
   /** Smallest lease asked for (default 1 MiB). */
   minLeaseBytes?: number;
   /** Largest lease asked for (default 64 MiB). */
@@ -76,7 +99,11 @@ export class LeaseManager {
   private readonly idleReturnMs: number;
   private readonly openPeriod: (accountId: string) => Promise<boolean>;
   private readonly onExhausted: (accountId: string) => void;
+  private readonly gatewayId: string;
+  private readonly heartbeatMs: number;
+  private readonly metrics: AccessMetrics | undefined;
   private readonly leases = new Map<string, AccountLease>();
+  private lastHeartbeatMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: LeaseManagerOptions) {
     this.clock = options.clock;
@@ -87,6 +114,9 @@ export class LeaseManager {
     this.idleReturnMs = options.idleReturnMs ?? 10_000;
     this.openPeriod = options.openPeriod ?? (() => Promise.resolve(false));
     this.onExhausted = options.onExhausted;
+    this.gatewayId = options.gatewayId;
+    this.heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.metrics = options.metrics;
   }
 
   /** Unspent bytes this process holds for the account. */
@@ -136,6 +166,38 @@ export class LeaseManager {
     return granted;
   }
 
+  /**
+   * For a tunnel whose allow() came up short: resolves true once the local
+   * lease has bytes again (a renewal landed), false when the counter has none
+   * left. A lease that ran dry before is asked once more, so an admin top-up
+   * since is seen. Concurrent callers share one renewal; losing its bytes to
+   * other tunnels just means waiting for the next, while a failing database
+   * is tried a few times before the tunnel is given up. Stops as soon as
+   * `stillWanted` says the tunnel is gone (cut, closed).
+   */
+  async waitForBytes(accountId: string, stillWanted: () => boolean): Promise<boolean> {
+    let askedAgain = false;
+    let failures = 0;
+    for (;;) {
+      if (!stillWanted()) return false;
+      if (this.availableBytes(accountId) > 0) return true;
+      // Looked up each time: a lease given back meanwhile is not renewed behind the map's back.
+      const lease = this.leaseOf(accountId);
+      lease.lastActiveMs = this.clock.now().getTime();
+      if (lease.drained) {
+        if (askedAgain) return false;
+        askedAgain = true;
+        lease.drained = false;
+      }
+      try {
+        await this.renew(lease);
+      } catch (error) {
+        this.logger?.warn({ err: error, accountId }, 'proxy.lease_renew_failed');
+        if (++failures >= MAX_WAIT_FAILURES) return false;
+      }
+    }
+  }
+
   /** Marks the account active (keeps its lease from being returned as idle). */
   touch(accountId: string): void {
     const lease = this.leases.get(accountId);
@@ -160,12 +222,20 @@ export class LeaseManager {
       const giveBack = options.returnAll === true || idle;
       work.push(this.enqueue(lease, () => this.settle(lease, giveBack)));
     }
+    work.push(this.heartbeat(nowMs));
     const results = await Promise.allSettled(work);
     for (const result of results) {
       if (result.status === 'rejected') {
         this.logger?.warn({ err: result.reason as unknown }, 'proxy.lease_settle_failed');
       }
     }
+  }
+
+  /** Tells the counters this process is alive, so its leases are not reclaimed. */
+  private async heartbeat(nowMs: number): Promise<void> {
+    if (this.leases.size === 0 || nowMs - this.lastHeartbeatMs < this.heartbeatMs) return;
+    this.lastHeartbeatMs = nowMs;
+    await renewGatewayLeases(this.gatewayId, new Date(nowMs), { connection: this.connection });
   }
 
   private leaseOf(accountId: string): AccountLease {
@@ -195,9 +265,14 @@ export class LeaseManager {
   }
 
   private renew(lease: AccountLease): Promise<void> {
-    lease.renewing ??= this.enqueue(lease, () => this.takeMore(lease)).finally(() => {
-      lease.renewing = null;
-    });
+    lease.renewing ??= this.enqueue(lease, () => this.takeMore(lease))
+      .catch((error: unknown) => {
+        this.metrics?.leaseFailed('error');
+        throw error;
+      })
+      .finally(() => {
+        lease.renewing = null;
+      });
     return lease.renewing;
   }
 
@@ -209,11 +284,13 @@ export class LeaseManager {
   private async takeMore(lease: AccountLease): Promise<void> {
     const requested = this.nextLeaseSize(lease);
     lease.spentSinceRenewal = 0;
-    const options = { connection: this.connection };
+    const options = { connection: this.connection, gatewayId: this.gatewayId };
     let granted = await leaseBytes(lease.accountId, requested, this.clock.now(), options);
     if (granted === null && (await this.openPeriod(lease.accountId))) {
       granted = await leaseBytes(lease.accountId, requested, this.clock.now(), options);
     }
+    if (granted === null || granted.grantedBytes === 0) this.metrics?.leaseFailed('exhausted');
+    else this.metrics?.leaseRenewed(granted.grantedBytes);
     if (granted === null) {
       lease.drained = true;
       return;
@@ -231,6 +308,7 @@ export class LeaseManager {
   private async switchPeriodIfNeeded(lease: AccountLease, granted: QuotaLease): Promise<void> {
     const previous = lease.periodStart;
     if (previous !== null && previous.getTime() !== granted.periodStart.getTime()) {
+      // Lost or not, the old period's lease is over: either way it ends here.
       await this.settleLeaseIn(lease, previous, lease.heldBytes, lease.spentBytes);
       lease.heldBytes = 0;
       lease.spentBytes = 0;
@@ -252,6 +330,7 @@ export class LeaseManager {
       lease.heldBytes = 0;
       lease.spentBytes = 0;
       try {
+        // A lost lease is over anyway: its usage was booked, nothing to give back.
         await this.settleLeaseIn(lease, lease.periodStart, held, spent);
       } catch (error) {
         lease.heldBytes += held;
@@ -263,25 +342,57 @@ export class LeaseManager {
     }
     if (spent === 0) return;
     // Spending may continue during the write; only what was read is settled.
-    await this.settleLeaseIn(lease, lease.periodStart, spent, spent);
+    const outcome = await this.settleLeaseIn(lease, lease.periodStart, spent, spent);
+    if (outcome === 'lost') {
+      // The whole lease went back to the counter and others may have taken
+      // it, so nothing more is spent from it (zero overshoot). Bytes spent
+      // since the read are charged to a new lease, taken right here (this
+      // runs inside the account's chain) to keep the gap one round trip.
+      lease.heldBytes = 0;
+      lease.spentBytes -= spent;
+      lease.drained = false;
+      await this.takeMore(lease);
+      return;
+    }
     lease.heldBytes -= spent;
     lease.spentBytes -= spent;
   }
 
+  /**
+   * Settles on the counter. 'lost': the lease was reclaimed as stale (this
+   * process looked dead); the bytes relayed are booked as usage all the same.
+   */
   private async settleLeaseIn(
     lease: AccountLease,
     periodStart: Date,
     leasedBytes: number,
     usedBytes: number,
-  ): Promise<void> {
-    if (leasedBytes === 0 && usedBytes === 0) return;
-    await settleLease(
-      lease.accountId,
-      periodStart,
-      { leasedBytes, usedBytes },
-      {
-        connection: this.connection,
-      },
-    );
+  ): Promise<'settled' | 'lost'> {
+    if (leasedBytes === 0 && usedBytes === 0) return 'settled';
+    const options = { connection: this.connection };
+    try {
+      await settleLease(
+        lease.accountId,
+        periodStart,
+        { leasedBytes, usedBytes },
+        { ...options, gatewayId: this.gatewayId },
+      );
+      return 'settled';
+    } catch (error) {
+      if (!isLeaseNotHeld(error)) throw error;
+    }
+    this.metrics?.leaseFailed('lost');
+    this.logger?.warn({ accountId: lease.accountId, leasedBytes, usedBytes }, 'proxy.lease_lost');
+    // The period starts at periodStart, so it is the one containing that instant.
+    if (usedBytes > 0) await recordUsage(lease.accountId, usedBytes, periodStart, options);
+    return 'lost';
   }
+}
+
+function isLeaseNotHeld(error: unknown): boolean {
+  return (
+    error instanceof DomainError &&
+    error.code === 'CONFLICT' &&
+    error.details?.reason === 'LEASE_NOT_HELD'
+  );
 }

@@ -87,6 +87,39 @@ describe('authentication', () => {
   });
 });
 
+describe('authenticate (the SOCKS5 login step)', () => {
+  it('accepts good credentials and refuses bad ones with the same records and backoff as authorize', async () => {
+    const customer = await newCustomer('personal', clock);
+    const controller = await controllers.start();
+    const login = {
+      username: customer.username,
+      password: customer.secret,
+      sourceIp: '192.0.2.44',
+    };
+
+    expect(await controller.authenticate(login)).toBeUndefined();
+    // Options belong to the username, so a login with them is the same login.
+    expect(
+      await controller.authenticate({ ...login, username: `${customer.username}-country-gb` }),
+    ).toBeUndefined();
+    expect(await controller.authenticate({ ...login, password: 'wrong' })).toMatchObject({
+      ok: false,
+      kind: 'authentication',
+      code: 'BAD_CREDENTIALS',
+    });
+    for (let i = 0; i < 6; i++) await controller.authenticate({ ...login, password: 'wrong' });
+    expect(await controller.authenticate(login)).toMatchObject({ code: 'TOO_MANY_ATTEMPTS' });
+    expect(
+      await controller.authorize(request(customer, { sourceIp: login.sourceIp })),
+    ).toMatchObject({ ok: false, code: 'TOO_MANY_ATTEMPTS' });
+
+    await controller.flush();
+    const failures = await listAuthFailures(customer.accountId);
+    expect(failures.filter((f) => f.reason === 'BAD_SECRET')).toHaveLength(6);
+    expect(failures.every((f) => f.sourceIp === login.sourceIp)).toBe(true);
+  });
+});
+
 describe('entitlements per connection', () => {
   it('refuses what the plan does not include, with the rule and the upgrade that lifts it', async () => {
     const customer = await newCustomer('starter', clock);

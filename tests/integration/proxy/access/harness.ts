@@ -9,7 +9,14 @@ import type { Connection } from 'mongoose';
 import { addExit, addLocation } from '../../../../core/locations.js';
 import { issueProxyCredentials } from '../../../../core/proxy-credentials.js';
 import { seedPlans } from '../../../../core/plans.js';
-import { activateFromPayment, chooseLocations, startPayg } from '../../../../core/subscriptions.js';
+import { openQuotaPeriod } from '../../../../core/quota.js';
+import {
+  activateFromPayment,
+  chooseLocations,
+  currentQuotaWindow,
+  getCurrentSubscription,
+  startPayg,
+} from '../../../../core/subscriptions.js';
 import type { TestClock } from '../../../../lib/clock.js';
 import { Account } from '../../../../models/account.js';
 import {
@@ -60,6 +67,20 @@ export async function newCustomer(planCode: string, clock: TestClock): Promise<C
   }
   const issued = await issueProxyCredentials(accountId, {});
   return { accountId, username: issued.username, secret: issued.secret };
+}
+
+/** A Personal customer whose current quota window allows exactly `limitBytes`. */
+export async function customerWithQuota(limitBytes: number, clock: TestClock): Promise<Customer> {
+  const customer = await newCustomer('personal', clock);
+  const subscription = await getCurrentSubscription(customer.accountId);
+  const window = subscription ? currentQuotaWindow(subscription, clock.now()) : null;
+  if (!window) throw new Error('no quota window');
+  await openQuotaPeriod(customer.accountId, {
+    periodStart: window.start,
+    periodEnd: window.end,
+    limitBytes,
+  });
+  return customer;
 }
 
 /** Controllers started for a test file and stopped after it. */

@@ -1,14 +1,13 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { addQuotaBytes, getQuotaUsage, openQuotaPeriod } from '../../../../core/quota.js';
-import { getCurrentSubscription } from '../../../../core/subscriptions.js';
-import { currentQuotaWindow } from '../../../../core/subscriptions.js';
+import { addQuotaBytes, getQuotaUsage } from '../../../../core/quota.js';
 import { TestClock } from '../../../../lib/clock.js';
 import type { GatewayAccessController } from '../../../../proxy/access-controller.js';
+import type { TunnelGrant } from '../../../../proxy/access.js';
 import { useTestDatabase } from '../../../support/database.js';
 import { useExtraConnections } from '../../wallet/connections.js';
 import {
+  customerWithQuota,
   grantOf,
-  newCustomer,
   request,
   seedCatalogue,
   useControllers,
@@ -27,20 +26,6 @@ const CHUNK = 64 * 1024;
 beforeAll(async () => {
   await seedCatalogue(clock);
 });
-
-/** A Personal customer whose current window allows exactly `limitBytes`. */
-async function customerWithQuota(limitBytes: number): Promise<Customer> {
-  const customer = await newCustomer('personal', clock);
-  const subscription = await getCurrentSubscription(customer.accountId);
-  const window = subscription ? currentQuotaWindow(subscription, clock.now()) : null;
-  if (!window) throw new Error('no quota window');
-  await openQuotaPeriod(customer.accountId, {
-    periodStart: window.start,
-    periodEnd: window.end,
-    limitBytes,
-  });
-  return customer;
-}
 
 /**
  * One client tunnel pulling as fast as it can: asks for 64 KiB per turn of the
@@ -70,10 +55,53 @@ async function pullUntilRefused(
   }
 }
 
+/**
+ * One tunnel that holds on when allow() comes up short, as the relay does:
+ * waits for the lease to be renewed and carries on, until the gateway says
+ * the quota is spent. Resolves to the bytes granted.
+ */
+async function pullHolding(grant: TunnelGrant): Promise<number> {
+  if (!grant.waitForAllowance) throw new Error('the grant cannot wait for a renewal');
+  let bytes = 0;
+  for (;;) {
+    const granted = grant.allow(CHUNK, bytes % 2 === 0 ? 'down' : 'up');
+    bytes += granted;
+    if (granted < CHUNK && !(await grant.waitForAllowance())) return bytes;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 describe('quota leases: zero overshoot', () => {
+  it('keeps 8 tunnels open across lease renewals and ends them at the last byte of the quota', async () => {
+    const limitBytes = 24 * MiB + 4_321;
+    const customer = await customerWithQuota(limitBytes, clock);
+    const controller = await controllers.start({
+      leases: { minLeaseBytes: 256 * 1024, maxLeaseBytes: MiB },
+    });
+    const grants = await Promise.all(
+      Array.from({ length: 8 }, async () => grantOf(await controller.authorize(request(customer)))),
+    );
+
+    const pulled = await Promise.all(grants.map((grant) => pullHolding(grant)));
+
+    // Every tunnel lived through many renewals on its one connection.
+    expect(pulled.reduce((sum, bytes) => sum + bytes, 0)).toBe(limitBytes);
+    expect(pulled.every((bytes) => bytes > MiB)).toBe(true);
+    for (const grant of grants) grant.close();
+    expect(await controller.authorize(request(customer))).toMatchObject({
+      ok: false,
+      code: 'QUOTA_EXHAUSTED',
+    });
+    await controller.flush({ returnLeases: true });
+    expect(await getQuotaUsage(customer.accountId, clock.now())).toMatchObject({
+      usedBytes: limitBytes,
+      leasedBytes: 0,
+    });
+  });
+
   it('delivers the whole quota and not one byte more to 8 parallel tunnels on one gateway', async () => {
     const limitBytes = 24 * MiB + 12_345;
-    const customer = await customerWithQuota(limitBytes);
+    const customer = await customerWithQuota(limitBytes, clock);
     const controller = await controllers.start({
       leases: { minLeaseBytes: 256 * 1024, maxLeaseBytes: 4 * MiB },
     });
@@ -92,7 +120,7 @@ describe('quota leases: zero overshoot', () => {
 
   it('stays within the quota when two gateways serve the same account', async () => {
     const limitBytes = 24 * MiB;
-    const customer = await customerWithQuota(limitBytes);
+    const customer = await customerWithQuota(limitBytes, clock);
     const [second] = await extra.open(1);
     const leases = { minLeaseBytes: 256 * 1024, maxLeaseBytes: 4 * MiB };
     const gatewayA = await controllers.start({ leases });
@@ -118,7 +146,7 @@ describe('quota leases: zero overshoot', () => {
   });
 
   it('lets a customer connect again within moments of an admin top-up', async () => {
-    const customer = await customerWithQuota(2 * MiB);
+    const customer = await customerWithQuota(2 * MiB, clock);
     const controller = await controllers.start();
     const spent = await pullUntilRefused(controller, customer);
     expect(spent).toEqual({ bytes: 2 * MiB, refusal: 'QUOTA_EXHAUSTED' });
@@ -144,7 +172,7 @@ describe('quota leases: zero overshoot', () => {
   });
 
   it('returns unused lease bytes to the counter when the gateway stops', async () => {
-    const customer = await customerWithQuota(100 * MiB);
+    const customer = await customerWithQuota(100 * MiB, clock);
     const controller = await controllers.start();
     const grant = grantOf(await controller.authorize(request(customer)));
     expect(grant.allow(1000)).toBe(1000);

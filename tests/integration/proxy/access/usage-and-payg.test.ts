@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Registry } from 'prom-client';
 import { listUsageBuckets, listUsageSessions } from '../../../../core/usage.js';
 import { credit, getWallet } from '../../../../core/wallet.js';
 import { TestClock } from '../../../../lib/clock.js';
 import { LedgerEntry } from '../../../../models/ledger-entry.js';
 import type { TunnelGrant } from '../../../../proxy/access.js';
 import { useTestDatabase } from '../../../support/database.js';
+import { useExtraConnections } from '../../wallet/connections.js';
 import {
   cutCode,
   grantOf,
@@ -17,7 +19,8 @@ import {
 
 const clock = new TestClock('2026-03-02T10:00:00.000Z');
 const controllers = useControllers(clock);
-useTestDatabase();
+const database = useTestDatabase();
+const extra = useExtraConnections(database);
 
 beforeAll(async () => {
   await seedCatalogue(clock);
@@ -33,9 +36,7 @@ describe('metering', () => {
       protocol: 'https',
     });
     const grant = grantOf(await controller.authorize(ng));
-    // The controller's allow() takes a direction; proxy/access.ts does not expose it yet.
-    const allowDirected: (bytes: number, direction?: 'up' | 'down') => number = grant.allow;
-    expect(allowDirected(1_000, 'up')).toBe(1_000);
+    expect(grant.allow(1_000, 'up')).toBe(1_000);
     expect(grant.allow(5_000)).toBe(5_000);
 
     clock.set('2026-03-02T11:30:00.000Z');
@@ -61,6 +62,49 @@ describe('metering', () => {
       connections: 1,
       locations: ['ng'],
       protocols: ['https'],
+    });
+  });
+});
+
+describe('metering by direction', () => {
+  it('books what each tunnel sent and received apart, per location, across flushes', async () => {
+    clock.set('2026-03-03T09:00:00.000Z');
+    const customer = await newCustomer('personal', clock);
+    const controller = await controllers.start();
+    const open = async (location: string) =>
+      grantOf(
+        await controller.authorize(
+          request(customer, { username: `${customer.username}-country-${location}` }),
+        ),
+      );
+    const inNg = await open('ng');
+    const inGb = await open('gb');
+
+    // A request goes up, a larger response comes down, on both tunnels.
+    expect(inNg.allow(300, 'up')).toBe(300);
+    expect(inNg.allow(70_000, 'down')).toBe(70_000);
+    expect(inGb.allow(1_200, 'up')).toBe(1_200);
+    await controller.flush();
+    // More traffic after a flush adds to the same hour, it does not replace it.
+    expect(inGb.allow(9_000, 'down')).toBe(9_000);
+    expect(inGb.allow(50, 'up')).toBe(50);
+    inNg.close();
+    inGb.close();
+    await controller.stop();
+
+    const buckets = await listUsageBuckets(customer.accountId, {
+      from: new Date('2026-03-03T09:00:00Z'),
+      to: new Date('2026-03-03T10:00:00Z'),
+    });
+    const byLocation = new Map(buckets.map((bucket) => [bucket.location, bucket]));
+    expect(byLocation.get('ng')).toMatchObject({ bytesUp: 300, bytesDown: 70_000 });
+    expect(byLocation.get('gb')).toMatchObject({ bytesUp: 1_250, bytesDown: 9_000 });
+    const [session] = await listUsageSessions(customer.accountId);
+    expect(session).toMatchObject({
+      bytesUp: 1_550,
+      bytesDown: 79_000,
+      connections: 2,
+      locations: expect.arrayContaining(['ng', 'gb']) as unknown,
     });
   });
 });
@@ -119,3 +163,58 @@ describe('PAYG', () => {
     ]);
   });
 });
+
+describe('PAYG across gateways', () => {
+  it('debits an hour once when two gateways charge it at the same moment', async () => {
+    clock.set('2026-03-04T08:20:00.000Z');
+    const customer = await newCustomer('payg', clock);
+    await credit(
+      customer.accountId,
+      {
+        amountMinor: 30_000,
+        currency: 'NGN',
+        key: `topup:${customer.accountId}`,
+        description: 'top-up',
+      },
+      { clock },
+    );
+    const [second] = await extra.open(1);
+    const registries = [new Registry(), new Registry()] as const;
+    const gatewayA = await controllers.start({ metrics: registries[0] });
+    const gatewayB = await controllers.start({ metrics: registries[1], connection: second });
+
+    // The first tunnels of the hour open on both gateways at once: each charges the hour.
+    const [onA, onB] = await Promise.all([
+      gatewayA.authorize(request(customer)),
+      gatewayB.authorize(request(customer)),
+    ]);
+    const cuts = [cutCode(grantOf(onA)), cutCode(grantOf(onB))];
+    expect((await getWallet(customer.accountId)).balanceMinor).toBe(15_000);
+
+    // Both tunnels stay open into the next hour; both gateways charge it when it starts.
+    clock.set('2026-03-04T09:00:00.000Z');
+    await waitUntil(async () => {
+      const charged = await Promise.all(registries.map((r) => chargedHours(r)));
+      return charged.every((count) => count === 2);
+    });
+
+    const applied = (
+      await LedgerEntry.find({ accountId: customer.accountId, kind: 'debit' }).lean()
+    )
+      .filter((entry) => entry.status === 'applied')
+      .map((entry) => entry.idempotencyKey)
+      .sort();
+    expect(applied).toEqual([
+      `payg:${customer.accountId}:2026-03-04T08:00:00.000Z`,
+      `payg:${customer.accountId}:2026-03-04T09:00:00.000Z`,
+    ]);
+    expect((await getWallet(customer.accountId)).balanceMinor).toBe(0);
+    expect(cuts.map((cut) => cut.code)).toEqual([null, null]);
+  });
+});
+
+/** Hours this gateway found charged (by itself or, idempotently, by another). */
+async function chargedHours(registry: Registry): Promise<number> {
+  const metric = await registry.getSingleMetric('atlantic_access_payg_hourly_charges_total')?.get();
+  return metric?.values.find((value) => value.labels.outcome === 'charged')?.value ?? 0;
+}
