@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { TestClock } from '../../../lib/clock.js';
 import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { getQuotaUsage } from '../../../core/quota.js';
-import { listRecentRefusals } from '../../../core/usage.js';
+import { listAuthFailures, listRecentRefusals } from '../../../core/usage.js';
 import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import {
@@ -188,9 +188,15 @@ describe('Personal: SOCKS5, quota and control', () => {
     });
   });
 
-  it('refuses a wrong password', async () => {
+  it('refuses a wrong password at the login step, relays nothing and records who tried', async () => {
     const customer = await newProxyCustomer('personal');
-    await expect(socksTo(customer, echo.port, 'not-the-secret')).rejects.toThrow();
-    expect(echo.accepted).toBeGreaterThanOrEqual(0);
+    const acceptedBefore = echo.accepted;
+    await expect(socksTo(customer, echo.port, 'not-the-secret')).rejects.toThrow(
+      /authentication failed/i,
+    );
+    expect(echo.accepted).toBe(acceptedBefore);
+    await waitUntil(async () => (await listAuthFailures(customer.accountId)).length > 0);
+    const [failure] = await listAuthFailures(customer.accountId);
+    expect(failure).toMatchObject({ sourceIp: '127.0.0.1' });
   });
 });
