@@ -15,6 +15,7 @@
  * Every write here touches `updatedAt` (mongoose timestamps), which is what
  * the gateways poll.
  */
+import { toAccountId, type AccountId } from './account-id.js';
 import { createHash, randomBytes } from 'node:crypto';
 import mongoose, { Types, type Connection } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
@@ -32,8 +33,6 @@ import {
   proxyCredentialModelOn,
   type ProxyCredentialModel,
 } from '../models/proxy-credential.js';
-
-type AccountId = string | Types.ObjectId;
 
 export interface CredentialDatabaseOption {
   /** Defaults to mongoose's default connection; tests pass another to act as a second process. */
@@ -64,16 +63,6 @@ export interface ProxyCredentialRecord extends ProxyCredentialView {
 
 function model(options: CredentialDatabaseOption): ProxyCredentialModel {
   return proxyCredentialModelOn(options.connection ?? mongoose.connection);
-}
-
-function toAccountId(accountId: AccountId): Types.ObjectId {
-  if (accountId instanceof Types.ObjectId) return accountId;
-  if (!Types.ObjectId.isValid(accountId)) {
-    throw new DomainError('VALIDATION_FAILED', 'That is not an account id.', {
-      details: { field: 'accountId', accountId },
-    });
-  }
-  return new Types.ObjectId(accountId);
 }
 
 /** SHA-256 of a proxy secret, hex: what is stored and compared. */

@@ -24,17 +24,16 @@
  * one operator only on the in-process engine (mingo), and one writer of
  * `renewedAt` is simpler to reason about anyway.
  */
+import { toAccountId, type AccountId } from './account-id.js';
 import { isDuplicateKeyError } from '../models/errors.js';
-import mongoose, { Types, type Connection } from 'mongoose';
+import type { Types } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { DomainError } from '../lib/errors.js';
 import {
   quotaUsageModelOn,
   type QuotaUsageData,
   type QuotaUsageModel,
 } from '../models/quota-usage.js';
-
-/** An account `_id`, as an ObjectId or its hex string (the same as core/wallet.ts). */
-type AccountId = string | Types.ObjectId;
 
 export interface QuotaDatabaseOption {
   /** Defaults to mongoose's default connection; tests pass another to act as a second process. */
@@ -85,16 +84,6 @@ const MAX_LEASE_ATTEMPTS = 50;
 
 function model(options: QuotaDatabaseOption): QuotaUsageModel {
   return quotaUsageModelOn(options.connection ?? mongoose.connection);
-}
-
-function toAccountId(accountId: AccountId): Types.ObjectId {
-  if (accountId instanceof Types.ObjectId) return accountId;
-  if (!Types.ObjectId.isValid(accountId)) {
-    throw new DomainError('VALIDATION_FAILED', 'That is not an account id.', {
-      details: { field: 'accountId', accountId },
-    });
-  }
-  return new Types.ObjectId(accountId);
 }
 
 function checkBytes(value: number, field: string, { positive = false } = {}): number {

@@ -33,6 +33,7 @@
  * on the entry, a racing retry of the same key could still apply it after a
  * top-up arrived, leaving a "rejected" entry whose money moved.
  */
+import { toAccountId, type AccountId } from './account-id.js';
 import { isDuplicateKeyError } from '../models/errors.js';
 import { findOneByKey, insertOne, updateOne } from '../models/batching.js';
 import mongoose, { Types, type Connection } from 'mongoose';
@@ -54,7 +55,7 @@ import {
   type WalletModel,
 } from '../models/wallet.js';
 
-export type AccountId = string | Types.ObjectId;
+export type { AccountId };
 
 export const DEFAULT_WALLET_CURRENCY: Currency = 'NGN';
 
@@ -144,16 +145,6 @@ type EntryRecord = LedgerEntryData & { _id: Types.ObjectId };
 
 function modelsOn(connection: Connection = mongoose.connection): Models {
   return { Wallet: walletModelOn(connection), LedgerEntry: ledgerEntryModelOn(connection) };
-}
-
-function toAccountId(accountId: AccountId): Types.ObjectId {
-  if (accountId instanceof Types.ObjectId) return accountId;
-  if (!Types.ObjectId.isValid(accountId)) {
-    throw new DomainError('VALIDATION_FAILED', 'That is not an account id.', {
-      details: { field: 'accountId', accountId },
-    });
-  }
-  return new Types.ObjectId(accountId);
 }
 
 function walletView(wallet: WalletRecord): WalletView {
