@@ -7,6 +7,11 @@
  * The job file holds `{ url, secretKey, senders, bodies }`; each body is signed
  * like Paystack does and POSTed by `senders` concurrent loops. Prints one JSON
  * line: `{ latenciesMs, seconds, failures, startedAtEpochMs, cpuSeconds }`.
+ *
+ * The bench uses it only as the fallback: by default it runs the native C
+ * sender (bench/webhook-sender-native.ts, same job file and output line), whose
+ * CPU per delivery is a small fraction of this one's. BENCH_NODE_SENDER=1
+ * forces this sender, e.g. to compare the two; so does a machine without gcc.
  */
 import { readFile } from 'node:fs/promises';
 import { signPaystackBody } from '../lib/paystack/signature.js';

@@ -37,6 +37,7 @@ import { Payment } from '../models/payment.js';
 import { Invoice } from '../models/invoice.js';
 import { LedgerEntry } from '../models/ledger-entry.js';
 import { Subscription } from '../models/subscription.js';
+import { chooseWebhookSender } from './webhook-sender-native.js';
 
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2_000);
 const DUPLICATE_SHARE = 0.2;
@@ -96,16 +97,23 @@ async function control(baseUrl: string, secretKey: string, pathname: string, bod
   if (!res.ok) throw new Error(`emulator control ${pathname}: ${res.status} ${await res.text()}`);
 }
 
+/** Which sender send() ran, for the setup line. */
+let senderUsed = '';
+
 /**
- * Sends every body from `SENDERS` concurrent loops in a separate process
- * (bench/webhook-sender.ts), so the load generator does not share a core's
- * time with the server it measures.
+ * Sends every body from `SENDERS` concurrent loops in a separate process, so
+ * the load generator does not share a core's time with the server it
+ * measures: the native C sender (bench/webhook-sender-native.ts) when gcc
+ * builds it, else, or with BENCH_NODE_SENDER=1, the Node one
+ * (bench/webhook-sender.ts).
  */
 async function send(url: string, bodies: string[], secretKey: string): Promise<SendStats> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'atlantic-bench-'));
   const jobFile = path.join(dir, 'job.json');
   await writeFile(jobFile, JSON.stringify({ url, secretKey, senders: SENDERS, bodies }));
-  const sender = await startChild<SendStats>('bench/webhook-sender.ts', [jobFile]);
+  const choice = await chooseWebhookSender();
+  senderUsed = choice.description;
+  const sender = await startChild<SendStats>(choice.script, [jobFile, ...choice.args]);
   sender.stop();
   return sender.info;
 }
@@ -295,7 +303,7 @@ export default async function bench({ write }: { write: (line: string) => void }
       new Set(numbers).size === numbers.length && Math.max(...numbers) === numbers.length;
 
     write(
-      `${EVENTS} payments, ${deliveries.length} signed deliveries (${duplicates.length} duplicates), ${SENDERS} concurrent senders; the senders, Atlantic, the in-process database engine and the Paystack emulator each in their own process.\n`,
+      `${EVENTS} payments, ${deliveries.length} signed deliveries (${duplicates.length} duplicates), ${SENDERS} concurrent senders (${senderUsed}); the senders, Atlantic, the in-process database engine and the Paystack emulator each in their own process.\n`,
     );
     write('| route | acks/s | ack p50 | ack p99 | non-200 | processed events/s |');
     write('| --- | ---: | ---: | ---: | ---: | ---: |');
