@@ -37,20 +37,35 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy ?? 0);
 
-  app.use(helmet());
+  // Server-to-server calls (Paystack's webhooks) skip the browser security
+  // headers and the per-request access log: the sender reads neither, and at
+  // hundreds of events a second the log line and the headers cost more than
+  // storing the event. Their routes log refusals and outcomes themselves.
+  const forBrowsersAndPeople = (middleware: express.RequestHandler): express.RequestHandler =>
+    function unlessServerToServer(req, res, next) {
+      if (req.path.startsWith('/webhooks/')) {
+        next();
+        return;
+      }
+      middleware(req, res, next);
+    };
+
+  app.use(forBrowsersAndPeople(helmet()));
   app.use(
-    pinoHttp({
-      logger: options.logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id =
-          typeof given === 'string' && clientRequestId.test(given) ? given : newRequestId();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      // Health probes and scrapes every few seconds would drown the log.
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-    }),
+    forBrowsersAndPeople(
+      pinoHttp({
+        logger: options.logger,
+        genReqId: (req, res) => {
+          const given = req.headers['x-request-id'];
+          const id =
+            typeof given === 'string' && clientRequestId.test(given) ? given : newRequestId();
+          res.setHeader('x-request-id', id);
+          return id;
+        },
+        // Health probes and scrapes every few seconds would drown the log.
+        autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+      }),
+    ),
   );
   app.use(requestDuration(options.metrics));
 
@@ -90,7 +105,9 @@ export function createApp(options: AppOptions): express.Express {
 
 export function requestIdOf(req: Request): string {
   // genReqId above always returns a string; pino-http types it more widely.
-  return typeof req.id === 'string' ? req.id : JSON.stringify(req.id);
+  if (typeof req.id === 'string') return req.id;
+  // Server-to-server routes skip pino-http: their errors still get an id.
+  return req.id === undefined ? newRequestId() : JSON.stringify(req.id);
 }
 
 const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {

@@ -50,7 +50,7 @@ export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
     async (req, res) => {
       const ip = normaliseIp(req.ip);
       if (allowed.size > 0 && !allowed.has(ip)) {
-        req.log.warn({ ip }, 'webhook.sender_refused');
+        options.logger.warn({ ip }, 'webhook.sender_refused');
         res.status(403).json({ error: 'FORBIDDEN_SENDER' });
         return;
       }
@@ -58,7 +58,7 @@ export function paymentRoutes(options: PaymentRoutesOptions): PaymentRoutes {
       const signature = req.get('x-paystack-signature');
       const result = await options.payments.receiveWebhook(rawBody, signature, { claim: true });
       if (result.status !== 200) {
-        req.log.warn({ ip, reason: result.error }, 'webhook.refused');
+        options.logger.warn({ ip, reason: result.error }, 'webhook.refused');
         res.status(result.status).json({ error: result.error });
         return;
       }
