@@ -111,6 +111,43 @@ const FIRST_READ_BUFFER = Buffer.allocUnsafeSlow(16 * 1024);
 /** Each busy tunnel's own read buffer: big reads are what makes bulk relaying fast. */
 export const RELAY_BUFFER_BYTES = 256 * 1024;
 
+/** Who takes the target's bytes: the relay, or an upstream handshake. */
+export interface TargetConsumer {
+  sendDown(chunk: Buffer): void;
+}
+
+/** Where a target socket points to its reader, for the shared `onread` callbacks. */
+const kReader = Symbol('atlantic.targetReader');
+type ReaderSocket = Socket & { [kReader]?: TargetReader };
+
+/**
+ * The buffer for a socket's next read. Node calls `onread.buffer()` without
+ * the socket (when the handle is set up, and right after every
+ * `onread.callback`), so the callback leaves the buffer of its own tunnel
+ * here as its very last step and `nextReadBuffer()` hands it over and resets
+ * it: a handle being set up (or a callback that threw) gets the shared first
+ * buffer, never another tunnel's.
+ */
+let pendingReadBuffer: Buffer = FIRST_READ_BUFFER;
+
+function nextReadBuffer(): Buffer {
+  const buffer = pendingReadBuffer;
+  pendingReadBuffer = FIRST_READ_BUFFER;
+  return buffer;
+}
+
+/** Node calls this as a method of the socket (`this` = the socket). */
+function onTargetRead(this: ReaderSocket, bytes: number, buffer: Buffer): boolean {
+  const reader = this[kReader];
+  if (!reader) return false;
+  const isReading = reader.receive(bytes, buffer);
+  if (reader.buffer) pendingReadBuffer = reader.buffer;
+  return isReading;
+}
+
+/** One `onread` for every target socket: no closures per tunnel. */
+const TARGET_ONREAD = { buffer: nextReadBuffer, callback: onTargetRead };
+
 /**
  * Reads a target socket with `onread` into a buffer that is reused for every
  * read. An idle tunnel owns no buffer: its first read lands in a small shared
@@ -120,43 +157,43 @@ export const RELAY_BUFFER_BYTES = 256 * 1024;
  * holds the previous chunk (the relay pauses until the write is flushed).
  */
 export class TargetReader {
-  private buffer: Buffer | undefined;
-  private consumer: ((chunk: Buffer) => void) | undefined;
-  private held: Buffer[] = [];
-  socket: Socket | undefined;
+  /** This tunnel's own read buffer, from its first read on. */
+  buffer: Buffer | undefined;
+  private consumer: TargetConsumer | undefined;
+  private held: Buffer[] | undefined;
 
-  readonly onread = {
-    buffer: (): Buffer => this.buffer ?? FIRST_READ_BUFFER,
-    callback: (bytes: number, buffer: Buffer): boolean => this.receive(bytes, buffer),
-  };
+  /** Reads `socket` from now on (call before it connects). */
+  static attachTo(socket: Socket, reader: TargetReader): void {
+    (socket as ReaderSocket)[kReader] = reader;
+  }
 
-  private receive(bytes: number, buffer: Buffer): boolean {
+  receive(bytes: number, buffer: Buffer): boolean {
     let chunk = buffer.subarray(0, bytes);
     if (buffer === FIRST_READ_BUFFER) {
       chunk = Buffer.from(chunk);
       this.buffer = Buffer.allocUnsafeSlow(RELAY_BUFFER_BYTES);
     }
     if (this.consumer) {
-      this.consumer(chunk);
+      this.consumer.sendDown(chunk);
       return true;
     }
     // Nobody reads yet (a handshake answer is still being written): keep a
     // copy and stop reading until the relay takes over.
-    this.held.push(chunk.buffer === buffer.buffer ? Buffer.from(chunk) : chunk);
+    (this.held ??= []).push(chunk.buffer === buffer.buffer ? Buffer.from(chunk) : chunk);
     return false;
   }
 
-  /** Hands every chunk to `consumer` from now on; returns what arrived before. */
-  attach(consumer: (chunk: Buffer) => void): Buffer[] {
+  /** Hands every chunk to `consumer` from now on; returns what arrived before, if anything. */
+  attach(consumer: TargetConsumer): Buffer[] | undefined {
     this.consumer = consumer;
     const held = this.held;
-    this.held = [];
+    this.held = undefined;
     return held;
   }
 
   /** Keeps bytes for the next consumer (what followed an upstream's CONNECT answer). */
   hold(chunk: Buffer): void {
-    this.held.push(Buffer.from(chunk));
+    (this.held ??= []).push(Buffer.from(chunk));
   }
 
   /** Stops handing chunks on (held again until the next attach). */
@@ -202,7 +239,6 @@ async function dialDirect(options: DialOptions): Promise<Outbound> {
     const reader = new TargetReader();
     try {
       const socket = await connectTcp(address, options.port, options.connectTimeoutMs, reader);
-      reader.socket = socket;
       return { socket, reader };
     } catch (error) {
       lastError = error;
@@ -225,13 +261,10 @@ function connectTcp(
   reader?: TargetReader,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({
-      host,
-      port,
-      allowHalfOpen: true,
-      noDelay: true,
-      ...(reader ? { onread: reader.onread } : {}),
-    });
+    const socket = reader
+      ? connect({ host, port, allowHalfOpen: true, noDelay: true, onread: TARGET_ONREAD })
+      : connect({ host, port, allowHalfOpen: true, noDelay: true });
+    if (reader) TargetReader.attachTo(socket, reader);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -306,7 +339,6 @@ async function dialHttpUpstream(options: DialOptions, exit: UpstreamExit): Promi
     const code = errnoToCode(error) === 'TIMEOUT' ? 'TIMEOUT' : 'EXIT_FAILED';
     throw new DialError(code, `upstream ${exit.id} unreachable`, true, { cause: error });
   }
-  reader.socket = socket;
   try {
     await httpConnectHandshake(socket, reader, options, exit);
   } catch (error) {
@@ -353,28 +385,30 @@ function httpConnectHandshake(
     socket.once('end', () =>
       fail(new DialError('EXIT_FAILED', `upstream ${exit.id} closed during CONNECT`, true)),
     );
-    reader.attach((chunk) => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > MAX_UPSTREAM_HEAD_BYTES) {
-          fail(new DialError('EXIT_FAILED', `upstream ${exit.id}: oversized answer`, true));
+    reader.attach({
+      sendDown: (chunk) => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > MAX_UPSTREAM_HEAD_BYTES) {
+            fail(new DialError('EXIT_FAILED', `upstream ${exit.id}: oversized answer`, true));
+          }
+          return;
         }
-        return;
-      }
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.removeAllListeners('end');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1', 0, end))?.[1]);
-      reader.detach();
-      if (status >= 200 && status < 300) {
-        // Bytes after the head belong to the tunnel: hand them to the relay.
-        const rest = head.subarray(end + 4);
-        if (rest.length > 0) reader.hold(rest);
-        resolve();
-        return;
-      }
-      reject(upstreamStatusError(status, exit));
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('end');
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1', 0, end))?.[1]);
+        reader.detach();
+        if (status >= 200 && status < 300) {
+          // Bytes after the head belong to the tunnel: hand them to the relay.
+          const rest = head.subarray(end + 4);
+          if (rest.length > 0) reader.hold(rest);
+          resolve();
+          return;
+        }
+        reject(upstreamStatusError(status, exit));
+      },
     });
     socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${credentials}\r\n`);
   });

@@ -27,12 +27,14 @@ import type {
 } from './access.js';
 import { dial, DialError, isTargetRefusal, socksReplyByDialCode, type Outbound } from './dial.js';
 import { createHttpProxyServer } from './http-proxy.js';
-import { Relay, type Pausable } from './relay.js';
+import { IdleSweep, Relay, type Pausable, type RelayStats } from './relay.js';
 import {
   failureReply,
+  releaseHandshakeSocket,
   Socks5Handshake,
   SocksReply,
   successReply,
+  type Socks5Handlers,
   type SocksRequest,
 } from './socks5.js';
 import { DEFAULT_BLOCKED_PORTS, TargetGuard } from './target-guard.js';
@@ -106,9 +108,13 @@ export class ConnectionLog {
   private child: Logger | undefined;
   constructor(
     private readonly parent: Logger,
-    readonly connId: string,
-    private readonly listener: string,
+    private readonly listener: 'socks5' | 'http',
+    private readonly number: number,
   ) {}
+  /** `s1a`, `h2b`: the listener's initial and a per-process number (base 36). */
+  get connId(): string {
+    return `${this.listener[0]}${this.number.toString(36)}`;
+  }
   get log(): Logger {
     this.child ??= this.parent.child({ connId: this.connId, listener: this.listener });
     return this.child;
@@ -188,6 +194,21 @@ function reasonLabel(reason: string): string {
   return reason.length <= 40 ? reason : 'other';
 }
 
+/** Label objects made once (prom-client hashes them on every inc/dec). */
+const PROTOCOL_LABELS: Readonly<Record<Protocol, { protocol: Protocol }>> = {
+  http: { protocol: 'http' },
+  https: { protocol: 'https' },
+  socks5: { protocol: 'socks5' },
+};
+const UP_LABELS = { direction: 'up' } as const;
+const DOWN_LABELS = { direction: 'down' } as const;
+
+/** A relay with what the gateway needs when it ends. */
+class Tunnel extends Relay {
+  protocol: Protocol = 'socks5';
+  conn: ConnectionLog | undefined;
+}
+
 class Tunnels implements TunnelService {
   readonly timeouts: Required<GatewayTimeouts>;
   readonly relays = new Set<Relay>();
@@ -195,6 +216,15 @@ class Tunnels implements TunnelService {
   private readonly guard: TargetGuard;
   private readonly metrics: GatewayMetrics;
   private nextConnId = 0;
+  /** SOCKS handshakes under way, timed by one sweep (see Socks5Handshake.tick). */
+  private readonly handshakes = new Set<Socks5Handshake>();
+  private handshakeSweep: NodeJS.Timeout | undefined;
+  private idleSweep: IdleSweep | undefined;
+  /** One handler object for every SOCKS connection (no closures per accept). */
+  readonly socksHandlers: Socks5Handlers;
+  /** Bound once: every relay ends through it. */
+  private readonly onRelayEnd = (stats: RelayStats, relay: Relay): void =>
+    this.relayEnded(stats, relay as Tunnel);
 
   constructor(private readonly options: GatewayOptions) {
     this.timeouts = {
@@ -207,15 +237,39 @@ class Tunnels implements TunnelService {
       blockedPorts: options.blockedPorts ?? DEFAULT_BLOCKED_PORTS,
     });
     this.metrics = new GatewayMetrics(options.metrics);
+    this.socksHandlers = {
+      pending: this.handshakes,
+      handshakeTimeoutMs: this.timeouts.handshakeMs,
+      authenticate: (username, password, sourceIp) =>
+        this.authenticate(username, password, sourceIp),
+      onHandshakeFailure: (reason) => this.recordHandshakeFailure('socks5', reason),
+      onRequest: (request) => {
+        void openSocksTunnel(this, request, this.newConnection('socks5'));
+      },
+    };
+  }
+
+  /** Starts the timers that close slow handshakes and idle tunnels (unref'd). */
+  startSweeps(): void {
+    this.stopSweeps();
+    const period = Math.max(1, Math.ceil(this.timeouts.handshakeMs / Socks5Handshake.TICKS));
+    this.handshakeSweep = setInterval(() => {
+      for (const handshake of this.handshakes) handshake.tick();
+    }, period);
+    this.handshakeSweep.unref();
+    if (this.timeouts.idleMs > 0) this.idleSweep = new IdleSweep(this.timeouts.idleMs);
+  }
+
+  stopSweeps(): void {
+    clearInterval(this.handshakeSweep);
+    this.handshakeSweep = undefined;
+    this.idleSweep?.close();
+    this.idleSweep = undefined;
   }
 
   newConnection(listener: 'socks5' | 'http'): ConnectionLog {
     this.nextConnId += 1;
-    return new ConnectionLog(
-      this.options.logger,
-      `${listener[0]}${this.nextConnId.toString(36)}`,
-      listener,
-    );
+    return new ConnectionLog(this.options.logger, listener, this.nextConnId);
   }
 
   async authenticate(
@@ -276,29 +330,31 @@ class Tunnels implements TunnelService {
   }
 
   startRelay(options: Parameters<TunnelService['startRelay']>[0]): Relay {
-    const { protocol, conn } = options;
-    const gauge = this.metrics.activeTunnels;
-    gauge.inc({ protocol });
-    const tunnel: Relay = new Relay({
+    this.metrics.activeTunnels.inc(PROTOCOL_LABELS[options.protocol]);
+    const tunnel = new Tunnel({
       client: options.client,
       target: options.outbound.socket,
       grant: options.grant,
-      idleTimeoutMs: this.timeouts.idleMs,
-      ...(options.outbound.reader ? { targetReader: options.outbound.reader } : {}),
-      ...(options.clientHead ? { clientHead: options.clientHead } : {}),
-      ...(options.clientSource ? { clientSource: options.clientSource } : {}),
-      onEnd: (stats) => {
-        gauge.dec({ protocol });
-        this.metrics.bytes.inc({ direction: 'up' }, stats.bytesUp);
-        this.metrics.bytes.inc({ direction: 'down' }, stats.bytesDown);
-        this.relays.delete(tunnel);
-        if (stats.endReason !== undefined && stats.endReason !== 'SHUTDOWN') {
-          conn.log.debug({ ...stats }, 'tunnel.cut');
-        }
-      },
+      idleSweep: this.idleSweep,
+      targetReader: options.outbound.reader,
+      clientHead: options.clientHead,
+      clientSource: options.clientSource,
+      onEnd: this.onRelayEnd,
     });
+    tunnel.protocol = options.protocol;
+    tunnel.conn = options.conn;
     this.relays.add(tunnel);
     return tunnel.start();
+  }
+
+  private relayEnded(stats: RelayStats, tunnel: Tunnel): void {
+    this.metrics.activeTunnels.dec(PROTOCOL_LABELS[tunnel.protocol]);
+    this.metrics.bytes.inc(UP_LABELS, stats.bytesUp);
+    this.metrics.bytes.inc(DOWN_LABELS, stats.bytesDown);
+    this.relays.delete(tunnel);
+    if (stats.endReason !== undefined && stats.endReason !== 'SHUTDOWN') {
+      tunnel.conn?.log.debug({ ...stats }, 'tunnel.cut');
+    }
   }
 
   recordHandshakeFailure(listener: 'socks5' | 'http', reason: string): void {
@@ -313,17 +369,9 @@ class Tunnels implements TunnelService {
 /** SOCKS5: each accepted socket runs the handshake, then the tunnel service. */
 function createSocksServer(service: Tunnels): Server {
   const server = createTcpServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
+  const handlers = service.socksHandlers;
   server.on('connection', (socket: Socket) => {
-    const conn = service.newConnection('socks5');
-    new Socks5Handshake(socket, {
-      handshakeTimeoutMs: service.timeouts.handshakeMs,
-      authenticate: (username, password, sourceIp) =>
-        service.authenticate(username, password, sourceIp),
-      onHandshakeFailure: (reason) => service.recordHandshakeFailure('socks5', reason),
-      onRequest: (request) => {
-        void openSocksTunnel(service, request, conn);
-      },
-    }).start();
+    new Socks5Handshake(socket, handlers).start();
   });
   return server;
 }
@@ -360,6 +408,7 @@ async function openSocksTunnel(
   }
   const { outbound } = result;
   socket.write(successReply(outbound.socket.localAddress, outbound.socket.localPort));
+  releaseHandshakeSocket(socket);
   service.startRelay({
     client: socket,
     outbound,
@@ -401,22 +450,25 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   /** Every accepted socket is tracked, so stop() can end the stragglers. */
   let idleWaiters: (() => void)[] = [];
+  /** One 'close' listener for every socket ('close' comes once; `this` is the socket). */
+  function untrack(this: Socket): void {
+    sockets.delete(this);
+    if (sockets.size === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
   const track = (socket: Socket): void => {
     sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      if (sockets.size === 0 && idleWaiters.length > 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
-    });
+    socket.on('close', untrack);
   };
 
   return {
     name: 'proxy',
     async start() {
       service.isStopping = false;
+      service.startSweeps();
       const socks = createSocksServer(service);
       const http = createHttpProxyServer(service);
       socks.on('connection', track);
@@ -446,6 +498,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }, stopOptions.drainTimeoutMs ?? 10_000);
       await closed;
       clearTimeout(deadline);
+      service.stopSweeps();
       logger.info('proxy.stopped');
     },
     addresses() {

@@ -14,6 +14,12 @@
  * with end(), never destroy(): destroying on 'close' truncates downloads
  * (LIBRARIES.md). Errors, idle timeouts and grant.onCut destroy both sockets.
  * grant.close() runs exactly once, when both sockets have closed.
+ *
+ * Memory: a gateway holds thousands of idle tunnels, so an idle one costs as
+ * little as it can. The socket listeners are module-level functions shared by
+ * every tunnel (an emitter calls them with `this` = the socket, which points
+ * back to its relay), a direction's pump is made on its first chunk, and idle
+ * timeouts come from one IdleSweep per gateway instead of a timer per socket.
  */
 import type { Socket } from 'node:net';
 import type { TunnelGrant } from './access.js';
@@ -34,8 +40,8 @@ export interface RelayOptions {
   /** Set when the target is read with `onread` into a reused buffer. */
   targetReader?: TargetReader;
   grant: TunnelGrant;
-  /** Both sockets are destroyed after this long without a byte either way. 0 = never. */
-  idleTimeoutMs: number;
+  /** Closes the tunnel after a while without a byte either way; none = never. */
+  idleSweep?: IdleSweep;
   /** Client bytes that arrived with the handshake (relayed and billed first). */
   clientHead?: Buffer;
   /**
@@ -44,8 +50,8 @@ export interface RelayOptions {
    * sendUp(); the relay pauses and resumes this source for backpressure.
    */
   clientSource?: Pausable;
-  /** Called once, after both sockets closed and grant.close() ran. */
-  onEnd?: (stats: RelayStats) => void;
+  /** Called once, after both sockets closed and grant.close() ran; shared by many relays. */
+  onEnd?: (stats: RelayStats, relay: Relay) => void;
 }
 
 /** What a pump reads from: a socket, or an HTTP request body. */
@@ -56,22 +62,49 @@ export interface Pausable {
   readonly destroyed: boolean;
 }
 
-/** One direction: source chunks, metered, into the destination socket. */
+/** Where a socket points back to its relay, for the shared listeners below. */
+const kRelay = Symbol('atlantic.relay');
+type RelaySocket = Socket & { [kRelay]?: Relay };
+
+function onClientData(this: RelaySocket, chunk: Buffer): void {
+  this[kRelay]?.sendUp(chunk);
+}
+
+function onTargetData(this: RelaySocket, chunk: Buffer): void {
+  this[kRelay]?.sendDown(chunk);
+}
+
+function onSocketError(this: RelaySocket): void {
+  this[kRelay]?.socketFailed(this);
+}
+
+function onSocketEnd(this: RelaySocket): void {
+  this[kRelay]?.socketEnded(this);
+}
+
+function onSocketClose(this: RelaySocket): void {
+  this[kRelay]?.socketClosed();
+}
+
+/** One direction: source chunks, metered, into the destination socket. Made on its first chunk. */
 class Pump {
   bytes = 0;
   private waiting = false;
   /** Read but not yet allowed: the local lease ran dry and is being renewed. */
   private held: Buffer | null = null;
+  /** Bound once per pump, so no closure is made per chunk. */
+  private readonly onFlushed: () => void;
 
   constructor(
     private readonly relay: Relay,
     private readonly source: Pausable,
     private readonly destination: Socket,
     private readonly direction: 'up' | 'down',
-  ) {}
+  ) {
+    this.onFlushed = this.flushed.bind(this);
+  }
 
-  /** Pre-bound so no closure is made per chunk. */
-  readonly onChunk = (chunk: Buffer): void => {
+  send(chunk: Buffer): void {
     const relay = this.relay;
     if (relay.isStopping || this.destination.destroyed || this.destination.writableEnded) {
       // Nowhere to deliver (the other side is gone or the tunnel is being cut):
@@ -96,13 +129,13 @@ class Pump {
       this.waiting = true;
       this.source.pause();
     }
-  };
+  }
 
-  private readonly onFlushed = (): void => {
+  private flushed(): void {
     if (!this.waiting || this.destination.writableLength > 0) return;
     this.waiting = false;
     if (!this.source.destroyed && this.held === null) this.source.resume();
-  };
+  }
 
   /**
    * The local lease ran dry mid-chunk (the part allowed is written): stop
@@ -132,7 +165,7 @@ class Pump {
       relay.cutForQuota(this.destination, this.source);
       return;
     }
-    this.onChunk(held);
+    this.send(held);
     if (this.held === null && !this.waiting && !relay.isStopping && !this.source.destroyed) {
       this.source.resume();
     }
@@ -147,52 +180,97 @@ function clamp(allowed: number, wanted: number): number {
 /** Cuts that mean "nothing more is paid for", as opposed to "stop now" (revoked, disconnected). */
 const SPENT_CODES: ReadonlySet<string> = new Set(['QUOTA_EXHAUSTED', 'WALLET_EMPTY']);
 
+/**
+ * Idle timeouts for many relays from one interval: every tick counts a quiet
+ * tick on each relay (any relayed chunk resets its count), and a relay quiet
+ * for TICKS whole ticks is destroyed with 'IDLE'. A tunnel therefore closes
+ * between idleMs and 1.25 x idleMs after its last byte. One Set entry per
+ * tunnel instead of a Timeout, a 'timeout' listener and a timer-list entry
+ * per socket (and no timer refresh on every read and write).
+ */
+export class IdleSweep {
+  static readonly TICKS = 4;
+  private readonly relays = new Set<Relay>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(readonly idleMs: number) {
+    this.timer = setInterval(() => this.sweep(), Math.max(1, Math.ceil(idleMs / IdleSweep.TICKS)));
+    this.timer.unref();
+  }
+
+  add(relay: Relay): void {
+    this.relays.add(relay);
+  }
+
+  delete(relay: Relay): void {
+    this.relays.delete(relay);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    for (const relay of this.relays) {
+      relay.quietTicks += 1;
+      if (relay.quietTicks > IdleSweep.TICKS) relay.destroy('IDLE');
+    }
+  }
+}
+
 export class Relay {
   readonly grant: TunnelGrant;
-  private readonly client: Socket;
-  private readonly target: Socket;
-  private readonly up: Pump;
-  private readonly down: Pump;
-  private readonly options: RelayOptions;
+  private readonly client: RelaySocket;
+  private readonly target: RelaySocket;
+  private readonly clientSource: Pausable | undefined;
+  private readonly targetReader: TargetReader | undefined;
+  private readonly idleSweep: IdleSweep | undefined;
+  private readonly onEnd: ((stats: RelayStats, relay: Relay) => void) | undefined;
+  /** The client's handshake leftovers until start() relays them. */
+  private clientHead: Buffer | undefined;
+  private up: Pump | undefined;
+  private down: Pump | undefined;
   private openSockets = 2;
   private endReason: string | undefined;
+  /** Sweep ticks since the last chunk either way (see IdleSweep). */
+  quietTicks = 0;
   /** Set once a cut or shutdown began: no more bytes are relayed. */
   isStopping = false;
   private isClosed = false;
 
   constructor(options: RelayOptions) {
-    this.options = options;
     this.grant = options.grant;
     this.client = options.client;
     this.target = options.target;
-    this.up = new Pump(this, options.clientSource ?? this.client, this.target, 'up');
-    this.down = new Pump(this, this.target, this.client, 'down');
+    this.clientSource = options.clientSource;
+    this.targetReader = options.targetReader;
+    this.idleSweep = options.idleSweep;
+    this.onEnd = options.onEnd;
+    this.clientHead = options.clientHead;
   }
 
   /** Wires both sockets and starts moving bytes. */
   start(): this {
     const { client, target } = this;
-    this.grant.onCut(this.onCut);
-    client.on('error', this.onClientError);
-    target.on('error', this.onTargetError);
-    if (!this.options.clientSource) client.on('end', this.onClientEnd);
-    target.on('end', this.onTargetEnd);
-    client.on('close', this.onSocketClose);
-    target.on('close', this.onSocketClose);
-    if (this.options.idleTimeoutMs > 0) {
-      client.setTimeout(this.options.idleTimeoutMs, this.onIdle);
-      target.setTimeout(this.options.idleTimeoutMs, this.onIdle);
-    }
-    if (this.options.clientHead && this.options.clientHead.length > 0) {
-      this.up.onChunk(this.options.clientHead);
-    }
-    if (!this.options.clientSource) client.on('data', this.up.onChunk);
-    if (this.options.targetReader) {
-      for (const chunk of this.options.targetReader.attach(this.down.onChunk)) {
-        this.down.onChunk(chunk);
-      }
+    client[kRelay] = this;
+    target[kRelay] = this;
+    this.grant.onCut(this.onCut.bind(this));
+    client.on('error', onSocketError);
+    target.on('error', onSocketError);
+    if (!this.clientSource) client.on('end', onSocketEnd);
+    target.on('end', onSocketEnd);
+    client.on('close', onSocketClose);
+    target.on('close', onSocketClose);
+    this.idleSweep?.add(this);
+    const head = this.clientHead;
+    this.clientHead = undefined;
+    if (head && head.length > 0) this.sendUp(head);
+    if (!this.clientSource) client.on('data', onClientData);
+    if (this.targetReader) {
+      const held = this.targetReader.attach(this);
+      if (held) for (const chunk of held) this.sendDown(chunk);
     } else {
-      target.on('data', this.down.onChunk);
+      target.on('data', onTargetData);
     }
     if (!this.isStopping) {
       client.resume();
@@ -201,17 +279,26 @@ export class Relay {
     return this;
   }
 
-  /** Relays client bytes that came through `clientSource` (metered like the rest). */
+  /** Relays client bytes (from the client socket, or fed through `clientSource`), metered. */
   sendUp(chunk: Buffer): void {
-    this.up.onChunk(chunk);
+    this.quietTicks = 0;
+    this.up ??= new Pump(this, this.clientSource ?? this.client, this.target, 'up');
+    this.up.send(chunk);
+  }
+
+  /** Relays target bytes to the client, metered (TargetReader's consumer). */
+  sendDown(chunk: Buffer): void {
+    this.quietTicks = 0;
+    this.down ??= new Pump(this, this.target, this.client, 'down');
+    this.down.send(chunk);
   }
 
   /** Bytes relayed so far (both directions). */
   get bytes(): number {
-    return this.up.bytes + this.down.bytes;
+    return (this.up?.bytes ?? 0) + (this.down?.bytes ?? 0);
   }
 
-  /** Ends the tunnel now (shutdown, revocation): both sockets are destroyed. */
+  /** Ends the tunnel now (shutdown, revocation, idle): both sockets are destroyed. */
   destroy(reason: string): void {
     this.endReason ??= reason;
     this.isStopping = true;
@@ -234,10 +321,10 @@ export class Relay {
     destination.resume();
   }
 
-  private readonly onCut = (code: string): void => {
+  private onCut(code: string): void {
     if (SPENT_CODES.has(code)) this.endSpent(code);
     else this.destroy(code);
-  };
+  }
 
   /**
    * The quota or wallet is spent: the bytes already allowed were paid for, so
@@ -253,30 +340,19 @@ export class Relay {
     }
   }
 
-  private readonly onIdle = (): void => {
-    this.destroy('IDLE');
-  };
-
-  private readonly onClientError = (): void => {
+  /** An error on one socket (a reset mostly): the other one is dropped too. */
+  socketFailed(socket: Socket): void {
     this.endReason ??= 'ERROR';
-    this.target.destroy();
-  };
+    (socket === this.client ? this.target : this.client).destroy();
+  }
 
-  private readonly onTargetError = (): void => {
-    this.endReason ??= 'ERROR';
-    this.client.destroy();
-  };
+  /** One side finished sending: pass the half-close on. */
+  socketEnded(socket: Socket): void {
+    const other = socket === this.client ? this.target : this.client;
+    if (!other.writableEnded && !other.destroyed) other.end();
+  }
 
-  /** The client finished sending: pass the half-close on. */
-  private readonly onClientEnd = (): void => {
-    if (!this.target.writableEnded && !this.target.destroyed) this.target.end();
-  };
-
-  private readonly onTargetEnd = (): void => {
-    if (!this.client.writableEnded && !this.client.destroyed) this.client.end();
-  };
-
-  private readonly onSocketClose = (): void => {
+  socketClosed(): void {
     this.openSockets -= 1;
     // A socket that closed without an error was ended both ways: let the
     // other side flush what it holds, then end it too.
@@ -284,17 +360,23 @@ export class Relay {
     if (client.destroyed && !target.writableEnded && !target.destroyed) target.end();
     if (target.destroyed && !client.writableEnded && !client.destroyed) client.end();
     if (this.openSockets === 0) this.finish();
-  };
+  }
 
   private finish(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.idleSweep?.delete(this);
+    this.client[kRelay] = undefined;
+    this.target[kRelay] = undefined;
     this.grant.close();
-    this.options.onEnd?.({
-      bytesUp: this.up.bytes,
-      bytesDown: this.down.bytes,
-      endReason: this.endReason,
-    });
+    this.onEnd?.(
+      {
+        bytesUp: this.up?.bytes ?? 0,
+        bytesDown: this.down?.bytes ?? 0,
+        endReason: this.endReason,
+      },
+      this,
+    );
   }
 }
 

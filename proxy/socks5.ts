@@ -48,6 +48,8 @@ export type SocksMessage =
 
 type Stage = 'greeting' | 'auth' | 'request' | 'done';
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Incremental handshake parser. push() the chunks as they come; take() the
  * next complete message when the caller is ready for it (after answering the
@@ -57,7 +59,7 @@ type Stage = 'greeting' | 'auth' | 'request' | 'done';
 export class Socks5Parser {
   /** Largest handshake: greeting 257 + auth 513 + request 262 bytes, plus a first payload chunk. */
   static readonly MAX_BUFFERED_BYTES = 128 * 1024;
-  private buffer: Buffer = Buffer.alloc(0);
+  private buffer: Buffer = EMPTY;
   private stage: Stage = 'greeting';
 
   /** False when the peer sent more than a handshake can hold. */
@@ -83,7 +85,7 @@ export class Socks5Parser {
   /** Bytes received after the request (the client's first payload). */
   rest(): Buffer {
     const rest = this.buffer;
-    this.buffer = Buffer.alloc(0);
+    this.buffer = EMPTY;
     return rest;
   }
 
@@ -186,8 +188,24 @@ export function failureReply(code: number): Buffer {
 export function successReply(address: string | undefined, port: number | undefined): Buffer {
   const bndPort = port ?? 0;
   if (address !== undefined && isIPv4(address)) {
-    const reply = Buffer.from([SOCKS_VERSION, 0, 0, ATYP_IPV4, 0, 0, 0, 0, 0, 0]);
-    address.split('.').forEach((octet, i) => reply.writeUInt8(Number(octet), 4 + i));
+    // Pooled, and every byte is written below.
+    const reply = Buffer.allocUnsafe(10);
+    reply[0] = SOCKS_VERSION;
+    reply[1] = SocksReply.SUCCEEDED;
+    reply[2] = 0;
+    reply[3] = ATYP_IPV4;
+    let at = 4;
+    let octet = 0;
+    for (let i = 0; i < address.length; i += 1) {
+      const code = address.charCodeAt(i);
+      if (code === 0x2e) {
+        reply[at++] = octet;
+        octet = 0;
+      } else {
+        octet = octet * 10 + code - 0x30;
+      }
+    }
+    reply[at] = octet;
     reply.writeUInt16BE(bndPort, 8);
     return reply;
   }
@@ -211,13 +229,19 @@ export interface SocksRequest {
   password: string;
   host: string;
   port: number;
-  /** The client's first payload, if it sent any before our reply. */
+  /** The client's first payload, if it sent any before our reply (may be empty). */
   head: Buffer;
 }
 
-/** Everything the SOCKS handshake needs from the gateway around it. */
+/**
+ * Everything the SOCKS handshake needs from the gateway around it. One object
+ * serves every connection of a listener (no closures per connection).
+ */
 export interface Socks5Handlers {
-  handshakeTimeoutMs: number;
+  /** Handshakes under way; the listener's sweep calls tick() on each (see Socks5Handshake.tick). */
+  readonly pending: Set<Socks5Handshake>;
+  /** From accept to a complete request; also how long a refused peer may linger. */
+  readonly handshakeTimeoutMs: number;
   /** Checks credentials at the RFC 1929 step; undefined = accepted (authorize() decides later). */
   authenticate(
     username: string,
@@ -230,17 +254,48 @@ export interface Socks5Handlers {
   onHandshakeFailure(reason: string, socket: Socket): void;
 }
 
+/** Where a socket points to its handshake while one is under way (for the shared listeners). */
+const kHandshake = Symbol('atlantic.socks5Handshake');
+type HandshakeSocket = Socket & { [kHandshake]?: Socks5Handshake };
+
+function onHandshakeData(this: HandshakeSocket, chunk: Buffer): void {
+  this[kHandshake]?.receive(chunk);
+}
+
+/** The client stopped sending before the handshake finished: nothing more can come. */
+function onHandshakeEnd(this: HandshakeSocket): void {
+  this[kHandshake]?.fail('client ended the handshake');
+}
+
+/** Errors before the relay owns the socket (resets mostly) just close it; no-op afterwards. */
+function onHandshakeError(this: HandshakeSocket): void {
+  this[kHandshake]?.fail('socket error');
+}
+
+/**
+ * Call when the relay takes the socket over (it brings its own error
+ * listener): drops the handshake's last listener.
+ */
+export function releaseHandshakeSocket(socket: Socket): void {
+  socket.off('error', onHandshakeError);
+}
+
 /**
  * Drives one accepted socket through the handshake. The socket is paused
  * while an answer is awaited, so a pipelining client's bytes wait in the
- * parser, not in a queue of ours.
+ * parser, not in a queue of ours. Nothing of it stays once the request is
+ * handed on: the socket's listeners are shared functions that find the
+ * handshake through the socket, and that link is cut when it ends.
  */
 export class Socks5Handshake {
+  /** Sweep ticks a handshake may take; the sweep runs every handshakeMs / TICKS. */
+  static readonly TICKS = 4;
   private readonly parser = new Socks5Parser();
   private username = '';
   private password = '';
   private isBusy = false;
   private isDone = false;
+  private ticks = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -248,35 +303,31 @@ export class Socks5Handshake {
   ) {}
 
   start(): void {
-    const socket = this.socket;
-    socket.setTimeout(this.handlers.handshakeTimeoutMs, this.onTimeout);
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.once('end', this.onEnd);
+    const socket = this.socket as HandshakeSocket;
+    socket[kHandshake] = this;
+    this.handlers.pending.add(this);
+    socket.on('data', onHandshakeData);
+    socket.on('error', onHandshakeError);
+    socket.on('end', onHandshakeEnd);
   }
 
-  /** The client stopped sending before the handshake finished: nothing more can come. */
-  private readonly onEnd = (): void => {
-    this.fail('client ended the handshake');
-  };
+  /**
+   * One sweep tick: a handshake still under way after more than TICKS ticks
+   * (between handshakeMs and 1.25 x handshakeMs after accept) is closed.
+   */
+  tick(): void {
+    this.ticks += 1;
+    if (this.ticks > Socks5Handshake.TICKS) this.fail('handshake timeout');
+  }
 
-  private readonly onTimeout = (): void => {
-    this.fail('handshake timeout');
-  };
-
-  /** Errors before the relay owns the socket (resets mostly) just close it. */
-  private readonly onError = (): void => {
-    this.fail('socket error');
-  };
-
-  private readonly onData = (chunk: Buffer): void => {
+  receive(chunk: Buffer): void {
     if (this.isDone) return;
     if (!this.parser.push(chunk)) {
       this.fail('oversized handshake', failureReply(SocksReply.GENERAL_FAILURE));
       return;
     }
     if (!this.isBusy) this.advance();
-  };
+  }
 
   private advance(): void {
     for (;;) {
@@ -324,15 +375,20 @@ export class Socks5Handshake {
     );
   }
 
-  private finish(host: string, port: number): void {
+  /** Ends the handshake's hold on the socket (the error listener stays, a no-op from now on). */
+  private settle(): void {
     this.isDone = true;
+    this.handlers.pending.delete(this);
+    const socket = this.socket as HandshakeSocket;
+    socket[kHandshake] = undefined;
+    socket.off('data', onHandshakeData);
+    socket.off('end', onHandshakeEnd);
+  }
+
+  private finish(host: string, port: number): void {
+    this.settle();
     const socket = this.socket;
     socket.pause();
-    socket.setTimeout(0);
-    // The error listener stays (a no-op from now on) so an error before the
-    // relay takes over cannot crash the process.
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
     this.handlers.onRequest({
       socket,
       username: this.username,
@@ -343,12 +399,10 @@ export class Socks5Handshake {
     });
   }
 
-  private fail(reason: string, reply?: Buffer): void {
+  fail(reason: string, reply?: Buffer): void {
     if (this.isDone) return;
-    this.isDone = true;
+    this.settle();
     const socket = this.socket;
-    socket.off('data', this.onData);
-    socket.setTimeout(0);
     this.handlers.onHandshakeFailure(reason, socket);
     if (reply && !socket.destroyed && socket.writable) {
       // Answer, then close; anything more the peer sends is ignored.

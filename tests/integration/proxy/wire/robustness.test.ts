@@ -141,6 +141,46 @@ describe('garbage, truncated and oversized handshakes', () => {
   });
 });
 
+describe('idle tunnels', () => {
+  // Its own access double: the fuzz run below checks that no grant was ever made.
+  const idleAccess = new FakeAccess().addUser('alice', { password: 's3cret' });
+
+  async function openTunnel(port: number): Promise<RawClient> {
+    const client = await RawClient.connect(port);
+    client.write(
+      Buffer.concat([
+        Buffer.from([5, 1, 2]),
+        authMessage('alice', 's3cret'),
+        connectRequest('127.0.0.1', target.port),
+      ]),
+    );
+    expect([...(await client.take(2 + 2 + 10)).subarray(0, 5)]).toEqual([5, 2, 1, 0, 5]);
+    return client;
+  }
+
+  it('closes a tunnel with no byte either way after the idle timeout, and keeps a busy one open', async () => {
+    const idle = await startGateway(idleAccess, { timeouts: { idleMs: 100 } });
+    const quiet = await openTunnel(idle.socksPort);
+    const busy = await openTunnel(idle.socksPort);
+    let quietClosed = false;
+    const quietEnded = quiet.ended.then(() => (quietClosed = true));
+    // The busy tunnel echoes byte after byte until the quiet one is closed:
+    // it is never quiet for 100 ms, so the sweep must leave it alone.
+    let exchanges = 0;
+    while (!quietClosed) {
+      busy.write('x');
+      expect((await busy.take(1)).toString()).toBe('x');
+      exchanges += 1;
+    }
+    await quietEnded;
+    expect(exchanges).toBeGreaterThan(0);
+    expect(busy.socket.destroyed).toBe(false);
+    expect(idle.gateway.activeTunnels()).toBe(1);
+    busy.socket.destroy();
+    await idle.stop();
+  });
+});
+
 describe('fuzz', () => {
   it('parses 100,000 random and mutated SOCKS handshakes without throwing or accepting the impossible', () => {
     const next = random(1928);
