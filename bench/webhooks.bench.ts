@@ -42,6 +42,8 @@ import { chooseWebhookSender } from './webhook-sender-native.js';
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2_000);
 const DUPLICATE_SHARE = 0.2;
 const SENDERS = 50;
+/** Api processes in an extra Atlantic run sharing the port (BENCH_WEBHOOK_WORKERS=2; default 1: no extra run). */
+const WORKERS = Number(process.env.BENCH_WEBHOOK_WORKERS ?? 1);
 
 interface SendStats {
   latenciesMs: number[];
@@ -141,6 +143,80 @@ async function startProfiler(file: string | undefined): Promise<{ stop: () => Pr
   };
 }
 
+interface ClusterRun {
+  stats: SendStats;
+  seconds: number;
+  cpuMsPerEvent: { atlantic: number; engine: number; emulator: number; senders: number };
+}
+
+/**
+ * Starts bench/webhook-cluster.ts (the api role in `workers` processes sharing
+ * one port), sends `deliveries` to it and waits until every one was handled.
+ */
+async function runCluster(options: {
+  workers: number;
+  uri: string;
+  secretKey: string;
+  paystackBaseUrl: string;
+  deliveries: string[];
+  pids: { engine: number | undefined; emulator: number | undefined };
+}): Promise<ClusterRun> {
+  const root = path.resolve(import.meta.dirname, '..');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'bench/webhook-cluster.ts'),
+      String(options.workers),
+      options.uri,
+      'bench_webhooks',
+      options.secretKey,
+      options.paystackBaseUrl,
+      String(options.deliveries.length),
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (!child.stdout) throw new Error('webhook-cluster.ts has no stdout');
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async <T>(): Promise<T> => {
+    const { value, done } = (await lines.next()) as { value: string; done?: boolean };
+    if (done) throw new Error('webhook-cluster.ts ended early');
+    return JSON.parse(value) as T;
+  };
+  try {
+    const { port, pids } = await next<{ port: number; pids: number[] }>();
+    const cpu = (): { atlantic: number; engine: number; emulator: number } => ({
+      atlantic: pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0),
+      engine: cpuSecondsOf(options.pids.engine),
+      emulator: cpuSecondsOf(options.pids.emulator),
+    });
+    const before = cpu();
+    const done = next<{ doneAtEpochMs: number }>();
+    const stats = await send(
+      `http://127.0.0.1:${port}/webhooks/paystack`,
+      options.deliveries,
+      options.secretKey,
+    );
+    const { doneAtEpochMs } = await done;
+    const after = cpu();
+    const events = options.deliveries.length / (1 + DUPLICATE_SHARE);
+    const perEvent = (seconds: number): number => (seconds * 1e3) / events;
+    return {
+      stats,
+      seconds: (doneAtEpochMs - stats.startedAtEpochMs) / 1000,
+      cpuMsPerEvent: {
+        atlantic: perEvent(after.atlantic - before.atlantic),
+        engine: perEvent(after.engine - before.engine),
+        emulator: perEvent(after.emulator - before.emulator),
+        senders: perEvent(stats.cpuSeconds),
+      },
+    };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -193,42 +269,49 @@ export default async function bench({ write }: { write: (line: string) => void }
       secretKey,
     );
 
-    // Customers with open, paid checkouts (half plans, half wallet top-ups).
-    const accounts = await Account.insertMany(
-      Array.from({ length: EVENTS }, (_, i) => ({ email: `bench${i}@example.com` })),
-    );
-    const references: string[] = [];
-    for (let i = 0; i < accounts.length; i += 50) {
-      const batch = accounts.slice(i, i + 50);
-      const checkouts = await Promise.all(
-        batch.map((account, j) =>
-          (i + j) % 2 === 0
-            ? payments.checkout({
-                accountId: String(account._id),
-                purpose: 'plan',
-                planCode: 'starter',
-              })
-            : payments.checkout({
-                accountId: String(account._id),
-                purpose: 'wallet_topup',
-                amountMinor: 100_000,
-              }),
-        ),
+    /** Customers with open, paid checkouts (half plans, half wallet top-ups) and their signed deliveries. */
+    const prepare = async (
+      round: number,
+    ): Promise<{ deliveries: string[]; duplicates: string[] }> => {
+      const accounts = await Account.insertMany(
+        Array.from({ length: EVENTS }, (_, i) => ({ email: `bench${round}-${i}@example.com` })),
       );
-      await Promise.all(
-        checkouts.map((c) => control(emulator.baseUrl, secretKey, `pay/${c.reference}`, {})),
-      );
-      references.push(...checkouts.map((c) => c.reference));
-    }
+      const references: string[] = [];
+      for (let i = 0; i < accounts.length; i += 50) {
+        const batch = accounts.slice(i, i + 50);
+        const checkouts = await Promise.all(
+          batch.map((account, j) =>
+            (i + j) % 2 === 0
+              ? payments.checkout({
+                  accountId: String(account._id),
+                  purpose: 'plan',
+                  planCode: 'starter',
+                })
+              : payments.checkout({
+                  accountId: String(account._id),
+                  purpose: 'wallet_topup',
+                  amountMinor: 100_000,
+                }),
+          ),
+        );
+        await Promise.all(
+          checkouts.map((c) => control(emulator.baseUrl, secretKey, `pay/${c.reference}`, {})),
+        );
+        references.push(...checkouts.map((c) => c.reference));
+      }
 
-    const eventBody = (reference: string): string =>
-      JSON.stringify({ event: 'charge.success', data: { reference, status: 'success' } });
-    const unique = references.map(eventBody);
-    const duplicates = Array.from(
-      { length: Math.round(EVENTS * DUPLICATE_SHARE) },
-      (_, i) => unique[(i * 7) % unique.length] ?? '',
-    );
-    const deliveries = shuffle([...unique, ...duplicates]);
+      const eventBody = (reference: string): string =>
+        JSON.stringify({ event: 'charge.success', data: { reference, status: 'success' } });
+      const unique = references.map(eventBody);
+      const duplicates = Array.from(
+        { length: Math.round(EVENTS * DUPLICATE_SHARE) },
+        (_, i) => unique[(i * 7) % unique.length] ?? '',
+      );
+      const deliveries = shuffle([...unique, ...duplicates]);
+
+      return { deliveries, duplicates };
+    };
+    const { deliveries, duplicates } = await prepare(1);
 
     // Atlantic's webhook route, with fulfilment.
     let handled = 0;
@@ -294,6 +377,22 @@ export default async function bench({ write }: { write: (line: string) => void }
     const perEvent = (n: number) => (n / EVENTS).toFixed(2);
     const processedSeconds = (handledAtEpochMs - atlanticStats.startedAtEpochMs) / 1000;
 
+    // The same route as a multi-core host runs it: one api process per core
+    // sharing the port, on a fresh set of payments.
+    const clusterRun =
+      WORKERS > 1
+        ? await runCluster({
+            workers: WORKERS,
+            uri: engine.info.uri,
+            secretKey,
+            paystackBaseUrl: emulator.baseUrl,
+            deliveries: (await prepare(2)).deliveries,
+            pids: { engine: engine.pid, emulator: emulator.pid },
+          })
+        : null;
+    const rounds = clusterRun ? 2 : 1;
+
+    const total = EVENTS * rounds;
     const fulfilled = await Payment.countDocuments({ fulfilledAt: { $exists: true } });
     const invoices = await Invoice.countDocuments({ sequence: { $exists: true } });
     const subscriptions = await Subscription.countDocuments({ status: 'active' });
@@ -313,10 +412,17 @@ export default async function bench({ write }: { write: (line: string) => void }
       );
     row('bare Express, signature check only', bareStats, 'n/a');
     row(
-      'Atlantic POST /webhooks/paystack',
+      'Atlantic POST /webhooks/paystack, one process',
       atlanticStats,
       `${Math.round(EVENTS / processedSeconds)} (all ${EVENTS} in ${processedSeconds.toFixed(2)} s)`,
     );
+    if (clusterRun) {
+      row(
+        `Atlantic POST /webhooks/paystack, ${WORKERS} api processes (node:cluster)`,
+        clusterRun.stats,
+        `${Math.round(EVENTS / clusterRun.seconds)} (all ${EVENTS} in ${clusterRun.seconds.toFixed(2)} s)`,
+      );
+    }
     write(
       `\nDatabase commands per event while Atlantic ran: ${perEvent(commands.reduce((sum, [, n]) => sum + n, 0))} (most: ${commands
         .slice(0, 4)
@@ -326,8 +432,14 @@ export default async function bench({ write }: { write: (line: string) => void }
     write(
       `\nCPU per processed event: Atlantic ${cpuMsPerEvent.atlantic.toFixed(2)} ms, database engine ${cpuMsPerEvent.engine.toFixed(2)} ms, Paystack emulator ${cpuMsPerEvent.emulator.toFixed(2)} ms, senders ${cpuMsPerEvent.senders.toFixed(2)} ms (the machine has ${os.cpus().length} cores: 1000 ms of CPU per second each).`,
     );
+    if (clusterRun) {
+      const c = clusterRun.cpuMsPerEvent;
+      write(
+        `With ${WORKERS} api processes: Atlantic ${c.atlantic.toFixed(2)} ms (all its processes), database engine ${c.engine.toFixed(2)} ms, Paystack emulator ${c.emulator.toFixed(2)} ms, senders ${c.senders.toFixed(2)} ms.`,
+      );
+    }
     write(
-      `\nChecks: fulfilled ${fulfilled}/${EVENTS}, active plans ${subscriptions}/${EVENTS / 2}, wallet credits ${credits}/${EVENTS / 2}, invoices ${invoices}/${EVENTS} gap-free: ${gapFree}.`,
+      `\nChecks over both runs: fulfilled ${fulfilled}/${total}, active plans ${subscriptions}/${total / 2}, wallet credits ${credits}/${total / 2}, invoices ${invoices}/${total} gap-free: ${gapFree}.`,
     );
 
     await api.stop();
