@@ -171,10 +171,9 @@ export async function notify(input: NotifyInput, { clock }: ClockOption): Promis
   const period = input.period?.trim() || undefined;
   const dedupKey = notificationDedupKey(accountId, input.event, period);
 
-  // Lookups by key are batched with the same lookups of other notifications in this turn.
-  const existing = await findOneByKey<NotificationRecord>(Notification, 'dedupKey', dedupKey);
-  if (existing) return { item: toOutboxItem(existing), created: false };
-
+  // No look-up of the dedup key first: a new item (the usual case) costs one
+  // insert, and a repeat is told by the unique key (insertOnce). The reads are
+  // batched with the same reads of other notifications in this turn.
   const [account, identities, preferences] = await Promise.all([
     findOneByKey<Pick<AccountData, 'email' | 'status'>>(Account, '_id', accountId, {
       projection: { email: 1, status: 1 },
