@@ -23,7 +23,8 @@ import { createApiRole, type ApiRole } from './api/index.js';
 import { paymentRoutes } from './api/payments.js';
 import { sandboxRoutes } from './api/sandbox.js';
 import { createJobsRole } from './jobs/index.js';
-import { createProxyRole } from './proxy/index.js';
+import { createProxyRole, type ProxyRole } from './proxy/index.js';
+import { addExit, addLocation, listLocations } from './core/locations.js';
 import { registerPaymentJobs } from './jobs/payments.js';
 import { registerGatewayJobs } from './jobs/gateway.js';
 import { PaymentsService } from './core/payments/index.js';
@@ -146,6 +147,15 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
       logger: logger.child({ component: 'paystack-sandbox' }),
     });
     paystackBaseUrl = running.sandbox.baseUrl;
+    // A gateway with no location lets nobody in: give the sandbox one exit, this machine.
+    if ((await listLocations()).length === 0) {
+      await addLocation({
+        countryCode: 'ng',
+        city: 'Lagos',
+        label: 'Sandbox (exits from this machine)',
+      });
+      await addExit('ng', { exitId: 'direct', kind: 'direct' });
+    }
     logger.warn(
       { paystack: paystackBaseUrl, shop: `${config.publicUrl}/sandbox` },
       'PAYSTACK SANDBOX: no PAYSTACK_SECRET_KEY is set, so payments go to a local Paystack emulator and no real money moves. Set PAYSTACK_SECRET_KEY to use Paystack.',
@@ -176,6 +186,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
     },
   });
   let apiRole: ApiRole | undefined;
+  let proxyRole: ProxyRole | undefined;
   const factories: Record<BuiltRole, () => Role> = {
     api: () =>
       (apiRole = createApiRole({
@@ -187,12 +198,32 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         trustProxy: config.trustProxy,
         mountRoutes: (app) => {
           app.use(webhooks.router);
-          if (config.paystack.sandbox) app.use(sandboxRoutes({ payments, logger }));
+          if (config.paystack.sandbox) {
+            app.use(
+              sandboxRoutes({
+                payments,
+                logger,
+                clock,
+                proxyPorts: () => {
+                  try {
+                    const { socks, http } = proxyRole?.addresses() ?? {};
+                    return {
+                      socksPort: socks?.port ?? config.proxy.socksPort,
+                      httpPort: http?.port ?? config.proxy.httpPort,
+                    };
+                  } catch {
+                    // The gateway is not listening (yet, or in this process).
+                    return { socksPort: config.proxy.socksPort, httpPort: config.proxy.httpPort };
+                  }
+                },
+              }),
+            );
+          }
         },
         drainAfterClose: webhooks.drain,
       })),
     proxy: () =>
-      createProxyRole({
+      (proxyRole = createProxyRole({
         clock,
         logger,
         metrics,
@@ -202,7 +233,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         allowPrivateTargets: config.proxy.allowPrivateTargets,
         httpsOnlyPorts: config.proxy.httpsOnlyPorts,
         blockedPorts: config.proxy.blockedPorts,
-      }),
+      })),
     jobs: () =>
       createJobsRole({
         db,

@@ -14,6 +14,12 @@
  *   renews ahead of the end so a paying customer sees no gap.
  * - Team quotas are pooled: `quota` is the subscription's one counter shared by
  *   every seat, and `maxConnections` counts the whole team's open connections.
+ * - A seat (a member of a team, core/team.ts) is asked about with the owner's
+ *   plan, subscription and pooled counter plus `seat`: its own optional data
+ *   cap and connection limit bind it alone, inside the team's limits. A spent
+ *   pool says "Data limit reached" to everyone on the team; a spent seat cap
+ *   says so to that seat only. A seat whose owner's plan has no seats any more
+ *   is off (NO_SUBSCRIPTION).
  * - A quota counter whose window is over counts as reset (the reset job may
  *   not have run yet): the plan's full allowance for the new window.
  * - PAYG: on while the current connected hour is paid (`paygPaidUntil`) or the
@@ -121,6 +127,18 @@ export interface EntitlementsInput {
   };
   /** PAYG: end of the connected hour already charged, if one is. */
   paygPaidUntil?: Date | null;
+  /** Set when the account is a seat of a team (`plan`, `subscription` and `quota` are then the owner's). */
+  seat?: SeatState | null;
+}
+
+/** A seat's own limits and use, inside its team's. */
+export interface SeatState {
+  /** Bytes the seat may use per quota window; null = the team's pool only. */
+  capBytes: number | null;
+  /** Bytes the seat used in the current window (leases held count as used). */
+  usedBytes: number;
+  /** Connections the seat may have open at once; null = the team's limit only. */
+  maxConnections: number | null;
 }
 
 export interface ProtocolRefusal extends Refusal {
@@ -154,6 +172,12 @@ export interface Entitlements {
   /** PAYG: charge for each connected hour; null for other plans. */
   paygHourlyRateMinor: number | null;
   quotaPeriodEnd: Date | null;
+  /**
+   * A seat's own limits (null for an account that is not a seat):
+   * `remainingBytes` under its cap (null = no cap), `maxConnections` of its
+   * own (null = none; `maxConnections` above is the whole team's).
+   */
+  seat: { remainingBytes: number | null; maxConnections: number | null } | null;
   /** The next moment these entitlements change by time alone (period, trial, grace, quota window, paid hour). */
   recheckAt: Date | null;
 }
@@ -211,6 +235,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     paygCurrency: plan?.kind === 'payg' ? (input.wallet?.currency ?? null) : null,
     paygHourlyRateMinor: null,
     quotaPeriodEnd: input.quota?.periodEnd ?? null,
+    seat: null,
     recheckAt,
   });
 
@@ -239,6 +264,14 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     throw new RangeError(
       `computeEntitlements: plan ${plan.code} given for a ${subscription.planCode} subscription`,
     );
+  }
+  const seat = input.seat ?? null;
+  if (seat && !(plan.seats !== undefined && plan.seats > 1)) {
+    return off({
+      code: 'NO_SUBSCRIPTION',
+      message: `Your team owner's ${plan.name} plan has no seats for members. Ask your team owner.`,
+      upgrade: null,
+    });
   }
 
   const at = now.getTime();
@@ -375,6 +408,18 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     }
   }
 
+  let seatRemainingBytes: number | null = null;
+  if (seat && seat.capBytes !== null) {
+    seatRemainingBytes = Math.max(0, seat.capBytes - seat.usedBytes);
+    if (seatRemainingBytes <= 0) {
+      return {
+        ...off(SEAT_CAP_REACHED),
+        quotaPeriodEnd,
+        recheckAt: earliestAfter(now, [recheckAt, quotaPeriodEnd]),
+      };
+    }
+  }
+
   const allowedProtocols = ALL_PROTOCOLS.filter((p) => plan.protocols.includes(p));
   const refusedProtocols: ProtocolRefusal[] = ALL_PROTOCOLS.filter(
     (p) => !plan.protocols.includes(p),
@@ -410,14 +455,25 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     },
     maxConnections: plan.maxConnections,
     features: { rotation: plan.features.rotation, stickySessions: plan.features.stickySessions },
-    remainingBytes,
+    remainingBytes:
+      remainingBytes !== null && seatRemainingBytes !== null
+        ? Math.min(remainingBytes, seatRemainingBytes)
+        : remainingBytes,
     paygCreditMinor,
     paygCurrency,
     paygHourlyRateMinor,
     quotaPeriodEnd,
+    seat: seat ? { remainingBytes: seatRemainingBytes, maxConnections: seat.maxConnections } : null,
     recheckAt: earliestAfter(now, [recheckAt, quotaPeriodEnd]),
   };
 }
+
+/** A seat over its own data cap: only the team owner can lift it. */
+export const SEAT_CAP_REACHED: Refusal = {
+  code: 'QUOTA_EXHAUSTED',
+  message: "Your seat's data cap is reached; ask your team owner.",
+  upgrade: null,
+};
 
 export interface ConnectionRequest {
   protocol: Protocol;
@@ -425,8 +481,10 @@ export interface ConnectionRequest {
   port: number;
   /** Location code from the username (`-country-ng`); null/undefined = any allowed one. */
   location?: string | null;
-  /** The account's connections open now, not counting this one. */
+  /** The account's connections open now, not counting this one (for a seat: the whole team's). */
   openConnections: number;
+  /** A seat's own connections open now, not counting this one. */
+  seatOpenConnections?: number;
 }
 
 export type ConnectionDecision = { ok: true } | ({ ok: false } & Refusal);
@@ -515,6 +573,15 @@ export function checkConnection(
     return notChosen(planName);
   }
 
+  const seatMax = entitlements.seat?.maxConnections ?? null;
+  if (seatMax !== null && (request.seatOpenConnections ?? 0) >= seatMax) {
+    return {
+      ok: false,
+      code: 'CONNECTION_LIMIT',
+      message: `Your seat allows ${seatMax} connection${seatMax === 1 ? '' : 's'} at once. Close one or ask your team owner for more.`,
+      upgrade: null,
+    };
+  }
   if (request.openConnections >= entitlements.maxConnections) {
     const planCode = entitlements.planCode ?? '';
     const next = UPGRADE_LADDER[planCode] ?? 'payg';

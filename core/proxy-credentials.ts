@@ -27,6 +27,7 @@ import { isDuplicateKeyError } from '../models/errors.js';
 import { Plan, type PlanRecord } from '../models/plan.js';
 import { quotaUsageModelOn, type QuotaUsageModel } from '../models/quota-usage.js';
 import { Subscription, type SubscriptionRecord } from '../models/subscription.js';
+import { teamSeatModelOn, type TeamSeatModel } from '../models/team-seat.js';
 import { walletModelOn, type WalletModel } from '../models/wallet.js';
 import {
   PROXY_USERNAME_PATTERN,
@@ -324,7 +325,34 @@ export async function listProxyCredentialsChangedSince(
 // What a gateway needs to ask computeEntitlements about an account
 // ---------------------------------------------------------------------------
 
-/** The facts behind one account's entitlements, as stored now. */
+/** A quota counter as the gateway reads it. */
+export interface AccessQuotaFacts {
+  periodStart: Date;
+  periodEnd: Date;
+  limitBytes: number;
+  usedBytes: number;
+  leasedBytes: number;
+  /** limit - used - leased, never below 0. */
+  availableBytes: number;
+}
+
+/** What makes an account a seat of a team (core/team.ts). */
+export interface AccessSeatFacts {
+  ownerAccountId: string;
+  /** Bytes per quota window; null = the team's pool only. */
+  capBytes: number | null;
+  /** null = the team's limit only. */
+  maxConnections: number | null;
+  /** The member's own counter for the current window, which counts its cap; null when none is open. */
+  capCounter: AccessQuotaFacts | null;
+}
+
+/**
+ * The facts behind one account's entitlements, as stored now. For a seat of
+ * a team, `subscription`, `wallet` and `quota` are the OWNER's (the pooled
+ * counter), `accountStatus` is the member's own, and `seat` says whose seat
+ * it is and its caps. The member's own subscriptions are not consulted.
+ */
 export interface AccessFacts {
   accountId: string;
   /** `deleted` when the account document is gone. */
@@ -332,16 +360,15 @@ export interface AccessFacts {
   /** Live subscription, else the latest ended one, else null. */
   subscription: SubscriptionRecord | null;
   wallet: { balanceMinor: number; currency: Currency } | null;
-  /** The quota counter containing `now`, or null when none is open. */
-  quota: {
-    periodStart: Date;
-    periodEnd: Date;
-    limitBytes: number;
-    usedBytes: number;
-    leasedBytes: number;
-    /** limit - used - leased, never below 0. */
-    availableBytes: number;
-  } | null;
+  /** The quota counter containing `now`, or null when none is open (pooled for a team). */
+  quota: AccessQuotaFacts | null;
+  /** Set when the account is a member of a team. */
+  seat?: AccessSeatFacts | null;
+  /**
+   * Set for a team owner and for its seats: every account whose open
+   * connections count against the team's limit (the owner first).
+   */
+  team?: { ownerAccountId: string; accountIds: string[] } | null;
 }
 
 type Models = {
@@ -350,6 +377,7 @@ type Models = {
   Plan: typeof Plan;
   Wallet: WalletModel;
   QuotaUsage: QuotaUsageModel;
+  TeamSeat: TeamSeatModel;
 };
 
 /** The core models on a connection (the default one, or another "process" in tests). */
@@ -361,6 +389,7 @@ function modelsOn(connection: Connection = mongoose.connection): Models {
       Plan,
       Wallet: walletModelOn(connection),
       QuotaUsage: quotaUsageModelOn(connection),
+      TeamSeat: teamSeatModelOn(connection),
     };
   }
   const on = <M>(name: string, fallback: { schema: mongoose.Schema }): M =>
@@ -371,6 +400,7 @@ function modelsOn(connection: Connection = mongoose.connection): Models {
     Plan: on<typeof Plan>('Plan', Plan),
     Wallet: walletModelOn(connection),
     QuotaUsage: quotaUsageModelOn(connection),
+    TeamSeat: teamSeatModelOn(connection),
   };
 }
 
@@ -384,10 +414,18 @@ interface StoredQuota {
   availableBytes: number;
 }
 
+interface StoredSeat {
+  ownerAccountId: Types.ObjectId;
+  memberAccountId: Types.ObjectId;
+  capBytes?: number | null;
+  maxConnections?: number | null;
+}
+
 /**
- * Reads the facts for many accounts at once (five queries whatever the
+ * Reads the facts for many accounts at once (seven queries whatever the
  * count), so a gateway can refresh every account it is serving each half
- * second. An account id that is not valid is skipped.
+ * second. An account id that is not valid is skipped. Seats get their
+ * owner's subscription and pooled counter (see AccessFacts).
  */
 export async function loadAccessFacts(
   accountIds: readonly string[],
@@ -397,9 +435,69 @@ export async function loadAccessFacts(
   const ids = accountIds
     .filter((id) => Types.ObjectId.isValid(id))
     .map((id) => new Types.ObjectId(id));
-  const facts = new Map<string, AccessFacts>();
-  if (ids.length === 0) return facts;
+  if (ids.length === 0) return new Map();
   const models = modelsOn(options.connection);
+  const seatsOfMembers = await models.TeamSeat.find({ memberAccountId: { $in: ids } }).lean<
+    StoredSeat[]
+  >();
+  const asked = new Set(ids.map(String));
+  const owners = [
+    ...new Map(seatsOfMembers.map((seat) => [String(seat.ownerAccountId), seat.ownerAccountId])),
+  ]
+    .filter(([id]) => !asked.has(id))
+    .map(([, id]) => id);
+  const [own, rosters] = await Promise.all([
+    loadOwnFacts(models, [...ids, ...owners], now),
+    models.TeamSeat.find({ ownerAccountId: { $in: [...ids, ...owners] } })
+      .sort({ slot: 1 })
+      .lean<StoredSeat[]>(),
+  ]);
+  const teams = new Map<string, string[]>();
+  for (const seat of rosters) {
+    const owner = String(seat.ownerAccountId);
+    const team = teams.get(owner) ?? [owner];
+    team.push(String(seat.memberAccountId));
+    teams.set(owner, team);
+  }
+  const facts = new Map<string, AccessFacts>();
+  for (const id of ids) {
+    const key = String(id);
+    const mine = own.get(key);
+    if (!mine) continue;
+    const team = teams.get(key);
+    facts.set(key, team ? { ...mine, team: { ownerAccountId: key, accountIds: team } } : mine);
+  }
+  for (const seat of seatsOfMembers) {
+    const member = String(seat.memberAccountId);
+    const owner = String(seat.ownerAccountId);
+    const mine = own.get(member);
+    const ownerFacts = own.get(owner);
+    if (!mine || !ownerFacts) continue;
+    facts.set(member, {
+      accountId: member,
+      accountStatus: mine.accountStatus,
+      subscription: ownerFacts.subscription,
+      wallet: ownerFacts.wallet,
+      quota: ownerFacts.quota,
+      seat: {
+        ownerAccountId: owner,
+        capBytes: seat.capBytes ?? null,
+        maxConnections: seat.maxConnections ?? null,
+        capCounter: mine.quota,
+      },
+      team: { ownerAccountId: owner, accountIds: teams.get(owner) ?? [owner, member] },
+    });
+  }
+  return facts;
+}
+
+/** Each account's own facts (four queries), as if none were a seat. */
+async function loadOwnFacts(
+  models: Models,
+  ids: readonly Types.ObjectId[],
+  now: Date,
+): Promise<Map<string, AccessFacts>> {
+  const facts = new Map<string, AccessFacts>();
   const [accounts, subscriptions, wallets, quotas] = await Promise.all([
     models.Account.find({ _id: { $in: ids } }, { status: 1 }).lean<
       { _id: Types.ObjectId; status: AccountStatus }[]

@@ -21,3 +21,4 @@ export * from './usage-session.js';
 export * from './proxy-auth-failure.js';
 export * from './proxy-refusal.js';
 export * from './gateway-presence.js';
+export * from './team-seat.js';

@@ -16,6 +16,13 @@
  *   grant.close()              frees the slot; connected time and the session move on
  *   authenticate(request)      the credential checks of authorize() alone (SOCKS5)
  *
+ * Team seats (core/team.ts) are accounts of their own here (credentials,
+ * refusals, usage, sessions), but their quota lease is the team OWNER's
+ * counter (one lease per owner on this process, shared by every seat), a seat
+ * with a data cap also spends a second lease from its own counter (its cap),
+ * and the connection limit counts every open connection of the team. A seat
+ * whose cap runs out is cut alone; a pool that runs out cuts the whole team.
+ *
  * In the background: the credential cache refreshes every ~500 ms and, after
  * each refresh, live tunnels are re-checked (revoked, rotated, disconnected,
  * entitlements changed), presence is exchanged with the other gateways, and
@@ -30,8 +37,10 @@ import type { Logger } from '../lib/logger.js';
 import {
   checkConnection,
   computeEntitlements,
+  SEAT_CAP_REACHED,
   type Entitlements,
   type QuotaState,
+  type SeatState,
 } from '../core/entitlements.js';
 import { parseProxyUsername, setProxyAccess, type AccessFacts } from '../core/proxy-credentials.js';
 import { openQuotaPeriod } from '../core/quota.js';
@@ -124,6 +133,10 @@ interface Tunnel {
   secretVersion: number;
   /** Spends the quota lease (false: PAYG, billed by the hour). */
   metered: boolean;
+  /** Whose quota counter the lease comes from: the account's own, or its team owner's. */
+  quotaKey: string;
+  /** A capped seat: its own counter (the cap), spent alongside quotaKey's; follows cap changes. */
+  capKey: string | null;
   usage: TunnelUsage;
   cutCode: string | null;
   closed: boolean;
@@ -164,6 +177,8 @@ export class GatewayAccessController implements AccessController {
   private readonly connectionRate: ConnectionRateLimiter;
 
   private readonly live = new Map<string, LiveAccount>();
+  /** Open tunnels spending each lease key (quotaKey or capKey), for the lease manager's "busy". */
+  private readonly leaseUsers = new Map<string, number>();
   /** Other gateways' open tunnels per account, from the last presence exchange. */
   private remoteOpen = new Map<string, number>();
   /** PAYG: the hour (clock ms) each account has paid for, and charges in flight. */
@@ -291,6 +306,7 @@ export class GatewayAccessController implements AccessController {
   // -------------------------------------------------------------------------
 
   async authorize(request: AccessRequest): Promise<AccessDecision> {
+    await this.learnNewUsername(request);
     const login = this.login(request);
     if (!login.ok) return login.refusal;
     return this.authorizeAccount(request, login.credential, login.options);
@@ -302,9 +318,24 @@ export class GatewayAccessController implements AccessController {
    * which the listener calls next; a good login counts nothing, so nothing is
    * counted twice.
    */
-  authenticate(request: LoginRequest): Promise<AccessRefusal | undefined> {
+  async authenticate(request: LoginRequest): Promise<AccessRefusal | undefined> {
+    await this.learnNewUsername(request);
     const login = this.login(request);
-    return Promise.resolve(login.ok ? undefined : login.refusal);
+    return login.ok ? undefined : login.refusal;
+  }
+
+  /**
+   * A well-formed username the cache does not know may have been issued a
+   * moment ago (the customer pasted it straight from the chat): refresh once
+   * before judging. Refreshes are shared by every caller and read only what
+   * changed, and an address in backoff gets no refresh, so strangers trying
+   * names cost little.
+   */
+  private async learnNewUsername(request: LoginRequest): Promise<void> {
+    const parsed = parseProxyUsername(request.username);
+    if (!parsed.ok || this.cache.findByUsername(parsed.username)) return;
+    if (this.ipBackoff.blockedForMs(`ip:${request.sourceIp}`) > 0) return;
+    await this.cache.refresh();
   }
 
   /** Username options, source-IP backoff, the secret, username backoff: all from memory. */
@@ -403,11 +434,16 @@ export class GatewayAccessController implements AccessController {
     const facts = this.cache.accountFacts(accountId) ?? (await this.cache.loadAccount(accountId));
     const account = this.liveAccount(accountId);
     // Reserve the slot before any await, so concurrent authorizations count each other.
-    const openConnections =
-      account.tunnels.size + account.pending + (this.remoteOpen.get(accountId) ?? 0);
+    const ownOpen = this.openConnectionsOf(accountId);
+    const openConnections = facts.team
+      ? facts.team.accountIds.reduce((sum, id) => sum + this.openConnectionsOf(id), 0)
+      : ownOpen;
     account.pending += 1;
     try {
-      return await this.admit(request, credential, parsed, facts, openConnections);
+      return await this.admit(request, credential, parsed, facts, {
+        openConnections,
+        seatOpenConnections: ownOpen,
+      });
     } finally {
       account.pending -= 1;
       this.dropIfIdle(account);
@@ -419,7 +455,7 @@ export class GatewayAccessController implements AccessController {
     credential: CachedCredential,
     parsed: ParsedOptions,
     facts: AccessFacts,
-    openConnections: number,
+    open: { openConnections: number; seatOpenConnections: number },
   ): Promise<AccessDecision> {
     const { accountId } = credential;
     const entitlements = this.entitlementsFor(facts);
@@ -427,7 +463,7 @@ export class GatewayAccessController implements AccessController {
       protocol: request.protocol,
       port: request.port,
       location: parsed.location,
-      openConnections,
+      ...open,
     });
     if (!decision.ok) {
       return this.refuse(accountId, request, parsed.location, decision.code, decision.message);
@@ -450,7 +486,7 @@ export class GatewayAccessController implements AccessController {
         'No exit is available in that location right now. Try another location or try again later.',
       );
     }
-    const metering = await this.secureMetering(accountId, facts, entitlements);
+    const metering = await this.secureMetering(facts, entitlements);
     if (metering !== true) {
       return this.refuse(accountId, request, exit.location, metering.code, metering.message);
     }
@@ -459,7 +495,11 @@ export class GatewayAccessController implements AccessController {
     if (!current || current.revoked || current.accessPaused) {
       return this.refuse(accountId, request, exit.location, 'DISCONNECTED', DISCONNECTED_MESSAGE);
     }
-    const tunnel = this.open(request, credential, exit, entitlements.remainingBytes !== null);
+    const tunnel = this.open(request, credential, exit, {
+      metered: entitlements.remainingBytes !== null,
+      quotaKey: quotaKeyOf(facts),
+      capKey: capKeyOf(facts),
+    });
     return { ok: true, grant: this.grantFor(tunnel) };
   }
 
@@ -468,24 +508,44 @@ export class GatewayAccessController implements AccessController {
    * Only the first tunnel of an account (or of an hour) waits on the database.
    */
   private async secureMetering(
-    accountId: string,
     facts: AccessFacts,
     entitlements: Entitlements,
   ): Promise<true | { code: string; message: string }> {
+    const { accountId } = facts;
     if (entitlements.paygHourlyRateMinor !== null) {
       if (await this.ensureHourPaid(accountId, facts, entitlements)) return true;
       return this.entitlementRefusal(this.entitlementsFor(facts), 'WALLET_EMPTY');
     }
     if (entitlements.remainingBytes === null) return true;
-    if (this.leases.availableBytes(accountId) > 0) {
-      this.leases.touch(accountId);
-      return true;
+    // A capped seat first: its cap refuses it alone, before it takes from the team's pool.
+    const capKey = capKeyOf(facts);
+    if (capKey !== null && !(await this.holdsBytes(capKey))) {
+      return this.entitlementRefusal(
+        this.entitlementsFor(facts, { capSpent: true }),
+        'QUOTA_EXHAUSTED',
+      );
     }
-    if ((await this.leases.ensure(accountId)) > 0) return true;
+    if (await this.holdsBytes(quotaKeyOf(facts))) return true;
     return this.entitlementRefusal(
       this.entitlementsFor(facts, { quotaSpent: true }),
       'QUOTA_EXHAUSTED',
     );
+  }
+
+  /** Whether this process holds (or can lease now) bytes of the lease key. */
+  private async holdsBytes(key: string): Promise<boolean> {
+    if (this.leases.availableBytes(key) > 0) {
+      this.leases.touch(key);
+      return true;
+    }
+    return (await this.leases.ensure(key)) > 0;
+  }
+
+  /** Open connections of one account on every gateway, slots being authorized here included. */
+  private openConnectionsOf(accountId: string): number {
+    const account = this.live.get(accountId);
+    const local = account ? account.tunnels.size + account.pending : 0;
+    return local + (this.remoteOpen.get(accountId) ?? 0);
   }
 
   /** The entitlement function's own words for a refusal we learned from a counter. */
@@ -502,7 +562,7 @@ export class GatewayAccessController implements AccessController {
   /** Builds the entitlement input from cached facts and asks the one function. */
   private entitlementsFor(
     facts: AccessFacts,
-    options: { quotaSpent?: boolean } = {},
+    options: { quotaSpent?: boolean; capSpent?: boolean } = {},
   ): Entitlements {
     const now = this.clock.now();
     const subscription = facts.subscription;
@@ -519,7 +579,21 @@ export class GatewayAccessController implements AccessController {
       now,
       policy: this.options.policy,
       paygPaidUntil: paid === currentHour ? new Date(currentHour + HOUR_MS) : null,
+      seat: this.seatState(facts, options.capSpent === true),
     });
+  }
+
+  /** A seat's caps and use as the entitlement function expects them (local cap lease counts as remaining). */
+  private seatState(facts: AccessFacts, spent: boolean): SeatState | null {
+    const seat = facts.seat;
+    if (!seat) return null;
+    const { capBytes, maxConnections } = seat;
+    if (capBytes === null) return { capBytes, usedBytes: 0, maxConnections };
+    if (spent) return { capBytes, usedBytes: capBytes, maxConnections };
+    const counter = seat.capCounter;
+    if (!counter) return { capBytes, usedBytes: 0, maxConnections };
+    const remaining = counter.availableBytes + this.leases.availableBytes(facts.accountId);
+    return { capBytes, usedBytes: Math.max(0, capBytes - remaining), maxConnections };
   }
 
   /**
@@ -539,7 +613,7 @@ export class GatewayAccessController implements AccessController {
     }
     const remaining = spent
       ? 0
-      : quota.availableBytes + this.leases.availableBytes(facts.accountId);
+      : quota.availableBytes + this.leases.availableBytes(quotaKeyOf(facts));
     return {
       limitBytes: quota.limitBytes,
       usedBytes: Math.max(0, quota.limitBytes - remaining),
@@ -591,7 +665,7 @@ export class GatewayAccessController implements AccessController {
     request: AccessRequest,
     credential: CachedCredential,
     exit: ExitChoice,
-    metered: boolean,
+    metering: { metered: boolean; quotaKey: string; capKey: string | null },
   ): Tunnel {
     const tunnel: Tunnel = {
       accountId: credential.accountId,
@@ -599,14 +673,30 @@ export class GatewayAccessController implements AccessController {
       port: request.port,
       exit,
       secretVersion: credential.secretVersion,
-      metered,
+      ...metering,
       usage: this.meter.open(credential.accountId, exit.location, request.protocol),
       cutCode: null,
       closed: false,
       cutListeners: [],
     };
     this.liveAccount(tunnel.accountId).tunnels.add(tunnel);
+    this.useLeaseKey(tunnel.quotaKey, 1);
+    if (tunnel.capKey !== null) this.useLeaseKey(tunnel.capKey, 1);
     return tunnel;
+  }
+
+  private useLeaseKey(key: string, change: 1 | -1): void {
+    const users = (this.leaseUsers.get(key) ?? 0) + change;
+    if (users > 0) this.leaseUsers.set(key, users);
+    else this.leaseUsers.delete(key);
+  }
+
+  /** A seat's cap was set, changed or lifted: its live tunnels follow. */
+  private setCapKey(tunnel: Tunnel, capKey: string | null): void {
+    if (tunnel.capKey === capKey) return;
+    if (tunnel.capKey !== null) this.useLeaseKey(tunnel.capKey, -1);
+    tunnel.capKey = capKey;
+    if (capKey !== null) this.useLeaseKey(capKey, 1);
   }
 
   private grantFor(tunnel: Tunnel): TunnelGrant {
@@ -628,7 +718,19 @@ export class GatewayAccessController implements AccessController {
   /** The hot path: no I/O, no allocation beyond the counters. */
   private allow(tunnel: Tunnel, bytes: number, direction: Direction): number {
     if (tunnel.cutCode !== null || tunnel.closed || !(bytes > 0)) return 0;
-    const granted = tunnel.metered ? this.leases.spend(tunnel.accountId, bytes) : bytes;
+    let granted = bytes;
+    if (tunnel.metered) {
+      const { capKey } = tunnel;
+      // A capped seat spends the same bytes from its cap and from the team's pool.
+      const capped = capKey === null ? bytes : Math.min(bytes, this.leases.availableBytes(capKey));
+      if (capKey !== null && capped === 0) {
+        // Nothing left under the cap here: spend() renews it, or reports it spent.
+        granted = this.leases.spend(capKey, bytes);
+      } else {
+        granted = this.leases.spend(tunnel.quotaKey, capped);
+        if (capKey !== null && granted > 0) this.leases.spend(capKey, granted);
+      }
+    }
     if (direction === 'up') tunnel.usage.up += granted;
     else tunnel.usage.down += granted;
     return granted;
@@ -643,7 +745,11 @@ export class GatewayAccessController implements AccessController {
     const open = () => tunnel.cutCode === null && !tunnel.closed;
     if (!open()) return false;
     if (!tunnel.metered) return true;
-    const more = await this.leases.waitForBytes(tunnel.accountId, open);
+    const { capKey } = tunnel;
+    if (capKey !== null && this.leases.availableBytes(capKey) <= 0) {
+      if (!(await this.leases.waitForBytes(capKey, open))) return false;
+    }
+    const more = await this.leases.waitForBytes(tunnel.quotaKey, open);
     return more && open();
   }
 
@@ -651,6 +757,8 @@ export class GatewayAccessController implements AccessController {
     if (tunnel.closed) return;
     tunnel.closed = true;
     this.meter.close(tunnel.usage);
+    this.useLeaseKey(tunnel.quotaKey, -1);
+    if (tunnel.capKey !== null) this.useLeaseKey(tunnel.capKey, -1);
     const account = this.live.get(tunnel.accountId);
     if (!account) return;
     account.tunnels.delete(tunnel);
@@ -699,16 +807,27 @@ export class GatewayAccessController implements AccessController {
     for (const tunnel of [...account.tunnels]) this.cutTunnel(tunnel, code, message);
   }
 
-  private cutForQuota(accountId: string): void {
-    if (!this.leases.isExhausted(accountId)) return;
-    const facts = this.cache.accountFacts(accountId);
-    const refusal = facts
-      ? this.entitlementRefusal(
-          this.entitlementsFor(facts, { quotaSpent: true }),
-          'QUOTA_EXHAUSTED',
-        )
-      : { code: 'QUOTA_EXHAUSTED', message: 'Data limit reached. Upgrade or wait for reset.' };
-    this.cutAccount(accountId, refusal.code, refusal.message);
+  /**
+   * A lease key ran dry: a team pool (or an account's own counter) cuts every
+   * tunnel spending it, a seat's cap cuts that seat's tunnels only.
+   */
+  private cutForQuota(key: string): void {
+    if (!this.leases.isExhausted(key)) return;
+    for (const account of [...this.live.values()]) {
+      const hit = [...account.tunnels].filter((t) => t.quotaKey === key || t.capKey === key);
+      if (hit.length === 0) continue;
+      const facts = this.cache.accountFacts(account.accountId);
+      const capSpent = hit.some((t) => t.quotaKey !== key);
+      const refusal = capSpent
+        ? SEAT_CAP_REACHED
+        : facts
+          ? this.entitlementRefusal(
+              this.entitlementsFor(facts, { quotaSpent: true }),
+              'QUOTA_EXHAUSTED',
+            )
+          : { code: 'QUOTA_EXHAUSTED', message: 'Data limit reached. Upgrade or wait for reset.' };
+      for (const tunnel of hit) this.cutTunnel(tunnel, refusal.code, refusal.message);
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -741,6 +860,12 @@ export class GatewayAccessController implements AccessController {
     const facts = this.cache.accountFacts(accountId);
     const entitlements = facts ? this.entitlementsFor(facts) : null;
     for (const tunnel of [...account.tunnels]) {
+      if (facts && tunnel.metered && quotaKeyOf(facts) !== tunnel.quotaKey) {
+        // Taken off a team (or the team changed): the tunnel's lease is not theirs any more.
+        this.cutTunnel(tunnel, SEAT_REMOVED.code, SEAT_REMOVED.message);
+        continue;
+      }
+      if (facts) this.setCapKey(tunnel, capKeyOf(facts));
       if (tunnel.secretVersion < credential.secretVersion) {
         this.cutTunnel(
           tunnel,
@@ -896,7 +1021,7 @@ export class GatewayAccessController implements AccessController {
     const [usage] = await Promise.allSettled([
       this.meter.flush({ endSessions: options.endSessions }),
       this.leases.settleAll({
-        isBusy: (accountId) => this.openTunnels(accountId) > 0,
+        isBusy: (key) => (this.leaseUsers.get(key) ?? 0) > 0,
         returnAll: options.returnLeases === true,
       }),
     ]);
@@ -914,23 +1039,59 @@ export class GatewayAccessController implements AccessController {
    * Opens the account's current quota window when none is open (billing may
    * not have yet): idempotent, the first opener's figures win.
    */
-  private async openQuotaPeriodFor(accountId: string): Promise<boolean> {
-    const facts = this.cache.accountFacts(accountId);
+  private async openQuotaPeriodFor(key: string): Promise<boolean> {
+    const facts = this.factsForLeaseKey(key);
     const subscription = facts?.subscription;
     const plan = subscription ? this.cache.plan(subscription.planCode) : undefined;
-    if (!subscription || !plan?.quota) return false;
+    if (!facts || !subscription || !plan?.quota) return false;
     const window = currentQuotaWindow(subscription, this.clock.now());
     if (!window) return false;
+    // A seat's own key is its cap's counter, for the team's window.
+    const capBytes = facts.seat && facts.accountId === key ? facts.seat.capBytes : undefined;
+    if (capBytes === null) return false;
     await openQuotaPeriod(
-      accountId,
-      { periodStart: window.start, periodEnd: window.end, limitBytes: plan.quota.bytes },
+      key,
+      {
+        periodStart: window.start,
+        periodEnd: window.end,
+        limitBytes: capBytes ?? plan.quota.bytes,
+      },
       { connection: this.connection },
     );
     return true;
   }
+
+  /**
+   * Cached facts that say how to open a lease key's counter: the account's own
+   * (an account, or a seat's cap), else those of a seat served here whose
+   * team owner it is (the owner need not be connected itself).
+   */
+  private factsForLeaseKey(key: string): AccessFacts | undefined {
+    const own = this.cache.accountFacts(key);
+    if (own && (!own.seat || own.seat.capBytes !== null)) return own;
+    for (const accountId of this.live.keys()) {
+      const facts = this.cache.accountFacts(accountId);
+      if (facts?.seat?.ownerAccountId === key) return facts;
+    }
+    return undefined;
+  }
 }
 
 const DISCONNECTED_MESSAGE = 'Your proxy is disconnected. Press Connect to use it again.';
+const SEAT_REMOVED = {
+  code: 'NO_SUBSCRIPTION',
+  message: 'You are no longer a member of this team. Ask your team owner, or choose a plan.',
+};
+
+/** Whose quota counter an account's tunnels lease from: its team owner's for a seat. */
+function quotaKeyOf(facts: AccessFacts): string {
+  return facts.seat?.ownerAccountId ?? facts.accountId;
+}
+
+/** A capped seat's own counter (its cap), else null. */
+function capKeyOf(facts: AccessFacts): string | null {
+  return facts.seat && facts.seat.capBytes !== null ? facts.accountId : null;
+}
 const MAX_PAYG_KEY_ATTEMPTS = 5;
 
 function refusal(kind: AccessRefusalKind, code: string, message: string): AccessRefusal {

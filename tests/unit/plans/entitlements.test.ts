@@ -481,6 +481,132 @@ describe('checkConnection: every refusal', () => {
   });
 });
 
+describe('computeEntitlements: team seats', () => {
+  const TEAM_BYTES = 500_000_000_000;
+  type SeatCase = [
+    what: string,
+    plan: string,
+    seat: NonNullable<EntitlementsInput['seat']>,
+    poolUsedBytes: number,
+    expected: 'on' | RefusalCode,
+    message: RegExp | null,
+    remainingBytes: number | null,
+  ];
+  const table: SeatCase[] = [
+    [
+      'a seat without caps gets the pool',
+      'team',
+      { capBytes: null, usedBytes: 0, maxConnections: null },
+      100_000_000,
+      'on',
+      null,
+      TEAM_BYTES - 100_000_000,
+    ],
+    [
+      'a capped seat gets the smaller of its cap and the pool',
+      'team',
+      { capBytes: 2_000_000_000, usedBytes: 500_000_000, maxConnections: null },
+      100_000_000,
+      'on',
+      null,
+      1_500_000_000,
+    ],
+    [
+      'the pool runs short before the cap',
+      'team',
+      { capBytes: 2_000_000_000, usedBytes: 0, maxConnections: null },
+      TEAM_BYTES - 1_000,
+      'on',
+      null,
+      1_000,
+    ],
+    [
+      'a seat at its cap is refused with a seat message',
+      'team',
+      { capBytes: 2_000_000_000, usedBytes: 2_000_000_000, maxConnections: null },
+      100_000_000,
+      'QUOTA_EXHAUSTED',
+      /^Your seat's data cap is reached; ask your team owner\.$/,
+      0,
+    ],
+    [
+      'a spent pool says so to every seat, capped or not',
+      'team',
+      { capBytes: 2_000_000_000, usedBytes: 0, maxConnections: null },
+      TEAM_BYTES,
+      'QUOTA_EXHAUSTED',
+      /^Data limit reached\. Upgrade or wait for reset/,
+      0,
+    ],
+    [
+      'a seat of an owner whose plan has no seats',
+      'personal',
+      { capBytes: null, usedBytes: 0, maxConnections: null },
+      0,
+      'NO_SUBSCRIPTION',
+      /has no seats for members\. Ask your team owner/,
+      0,
+    ],
+  ];
+  const cases = table.map(([what, code, seat, poolUsedBytes, expected, message, remaining]) => ({
+    what,
+    code,
+    seat,
+    poolUsedBytes,
+    expected,
+    message,
+    remaining,
+  }));
+
+  it.each(cases)(
+    '$what → $expected',
+    ({ code, seat, poolUsedBytes, expected, message, remaining }) => {
+      const e = computeEntitlements(
+        inputFor(code, (i) => {
+          i.seat = seat;
+          if (i.quota) i.quota = { ...i.quota, usedBytes: poolUsedBytes };
+        }),
+      );
+      expect(e.remainingBytes).toBe(remaining);
+      if (expected === 'on') {
+        expect(e.access.on).toBe(true);
+        expect(e.maxConnections).toBe(plan(code).maxConnections);
+        return;
+      }
+      expect(e.access).toMatchObject({ on: false, code: expected });
+      if (message) expect(e.access.on ? '' : e.access.message).toMatch(message);
+    },
+  );
+
+  it("checks a seat's own connection limit and the team's, each with its own words", () => {
+    const e = computeEntitlements(
+      inputFor('team', (i) => {
+        i.seat = { capBytes: null, usedBytes: 0, maxConnections: 2 };
+      }),
+    );
+    const ok = { protocol: 'socks5', port: 443, location: 'ng' } as const;
+    expect(checkConnection(e, { ...ok, openConnections: 10, seatOpenConnections: 1 })).toEqual({
+      ok: true,
+    });
+    expect(
+      checkConnection(e, { ...ok, openConnections: 10, seatOpenConnections: 2 }),
+    ).toMatchObject({
+      ok: false,
+      code: 'CONNECTION_LIMIT',
+      message: 'Your seat allows 2 connections at once. Close one or ask your team owner for more.',
+      upgrade: null,
+    });
+    expect(
+      checkConnection(e, { ...ok, openConnections: 50, seatOpenConnections: 0 }),
+    ).toMatchObject({ ok: false, code: 'CONNECTION_LIMIT', message: /allows 50 connections/ });
+  });
+
+  it('leaves an account that is not a seat without seat limits', () => {
+    expect(computeEntitlements(inputFor('team')).seat).toBeNull();
+    expect(computeEntitlements(inputFor('personal')).seat).toBeNull();
+  });
+});
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !(value instanceof Date)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
