@@ -12,14 +12,7 @@
 import cluster from 'node:cluster';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
-import { createApiRole } from '../api/index.js';
-import { paymentRoutes } from '../api/payments.js';
-import { PaymentsService } from '../core/payments/index.js';
-import { createSettingsStore } from '../core/settings.js';
-import { systemClock } from '../lib/clock.js';
-import { noFaults } from '../lib/faults.js';
-import { createMetricsRegistry } from '../lib/metrics.js';
-import { createPaystackClient } from '../lib/paystack/client.js';
+import { benchPayments, startBenchApi } from './webhook-api.js';
 
 const [workersArg, uri, dbName, secretKey, paystackBaseUrl, expectedArg] = process.argv.slice(2);
 if (!workersArg || !uri || !dbName || !secretKey || !paystackBaseUrl || !expectedArg) {
@@ -59,32 +52,12 @@ if (cluster.isPrimary) {
 } else {
   const logger = pino({ level: 'silent' });
   await mongoose.connect(uri, { dbName });
-  const payments = new PaymentsService(
-    {
-      provider: createPaystackClient({ secretKey, baseUrl: paystackBaseUrl }),
-      settings: createSettingsStore({ clock: systemClock }),
-      clock: systemClock,
-      logger,
-      publicUrl: 'http://bench.local',
-      faults: noFaults,
-    },
-    secretKey,
-  );
+  const payments = benchPayments({ secretKey, paystackBaseUrl, logger });
   const send = (message: Message): void => {
     process.send?.(message);
   };
   payments.events.on('webhook.processed', () => send({ type: 'handled' }));
-  const api = createApiRole({
-    port: 0,
-    host: '127.0.0.1',
-    logger,
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    pingDatabase: async () => {},
-    mountRoutes: (app) => {
-      app.use(paymentRoutes({ payments, logger, webhookAllowedIps: [], links: {} }).router);
-    },
-  });
-  await api.start();
+  const api = await startBenchApi(payments, logger);
   send({ type: 'listening', port: api.address().port });
   process.once('SIGTERM', () => {
     void api.stop().finally(() => process.exit(0));

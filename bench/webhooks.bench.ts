@@ -22,15 +22,8 @@ import { readFileSync } from 'node:fs';
 import express from 'express';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
-import { createApiRole } from '../api/index.js';
-import { paymentRoutes } from '../api/payments.js';
-import { PaymentsService } from '../core/payments/index.js';
 import { seedPlans } from '../core/plans.js';
-import { createSettingsStore } from '../core/settings.js';
 import { systemClock } from '../lib/clock.js';
-import { noFaults } from '../lib/faults.js';
-import { createMetricsRegistry } from '../lib/metrics.js';
-import { createPaystackClient } from '../lib/paystack/client.js';
 import { isValidPaystackSignature } from '../lib/paystack/signature.js';
 import { Account } from '../models/account.js';
 import { Payment } from '../models/payment.js';
@@ -38,6 +31,7 @@ import { Invoice } from '../models/invoice.js';
 import { LedgerEntry } from '../models/ledger-entry.js';
 import { Subscription } from '../models/subscription.js';
 import { chooseWebhookSender } from './webhook-sender-native.js';
+import { benchPayments, startBenchApi } from './webhook-api.js';
 
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2_000);
 const DUPLICATE_SHARE = 0.2;
@@ -257,17 +251,7 @@ export default async function bench({ write }: { write: (line: string) => void }
 
   try {
     await seedPlans(systemClock);
-    const payments = new PaymentsService(
-      {
-        provider: createPaystackClient({ secretKey, baseUrl: emulator.baseUrl }),
-        settings: createSettingsStore({ clock: systemClock }),
-        clock: systemClock,
-        logger,
-        publicUrl: 'http://bench.local',
-        faults: noFaults,
-      },
-      secretKey,
-    );
+    const payments = benchPayments({ secretKey, paystackBaseUrl: emulator.baseUrl, logger });
 
     /** Customers with open, paid checkouts (half plans, half wallet top-ups) and their signed deliveries. */
     const prepare = async (
@@ -320,17 +304,7 @@ export default async function bench({ write }: { write: (line: string) => void }
     payments.events.on('webhook.processed', () => {
       if (++handled === deliveries.length) allHandled(Date.now());
     });
-    const api = createApiRole({
-      port: 0,
-      host: '127.0.0.1',
-      logger,
-      metrics: createMetricsRegistry({ defaultMetrics: false }),
-      pingDatabase: async () => {},
-      mountRoutes: (app) => {
-        app.use(paymentRoutes({ payments, logger, webhookAllowedIps: [], links: {} }).router);
-      },
-    });
-    await api.start();
+    const api = await startBenchApi(payments, logger);
 
     // The peer: a bare route that checks the signature and nothing else.
     const bare = express();
