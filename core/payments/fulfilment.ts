@@ -244,6 +244,10 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
         planCode: plan.code,
         paymentRef: reference,
         clock: ctx.clock,
+        // What the customer agreed to at checkout, even if an admin changed the
+        // price since: a new price applies from the next renewal.
+        currency: payment.currency,
+        priceMinor: payment.amountMinor,
       });
       description = `${plan.name} plan`;
       break;

@@ -11,7 +11,7 @@ import { PaymentMethod } from '../../../models/payment-method.js';
 import { Notification } from '../../../models/notification.js';
 import { Subscription } from '../../../models/subscription.js';
 import { listInvoices } from '../../../core/invoices.js';
-import { getPlan, planPrice } from '../../../core/plans.js';
+import { getPlan, planPrice, updatePlan } from '../../../core/plans.js';
 
 useTestDatabase();
 const h = usePaymentsHarness();
@@ -161,6 +161,28 @@ describe('buying a plan', () => {
     expect(unknown.html).toContain('Payment not found');
     const missing = await fetch(`${h.apiUrl}/payments/callback`);
     expect(missing.status).toBe(404);
+  });
+});
+
+describe('a price change between checkout and payment', () => {
+  it('keeps the price the customer agreed to at checkout until the renewal', async () => {
+    const customer = await h.newCustomer();
+    const accountId = String(customer._id);
+    const checkout = await h.payments.checkout({ accountId, purpose: 'plan', planCode: 'starter' });
+    const agreed = (await Payment.findOne({ reference: checkout.reference }))?.amountMinor;
+    await updatePlan(
+      'starter',
+      { prices: [{ currency: 'NGN', amountMinor: (agreed ?? 0) + 100_000 }] },
+      { actor: 'admin:1', clock: h.clock },
+    );
+
+    await h.payAndSettle(checkout.reference);
+
+    expect(await Subscription.findOne({ accountId, status: 'active' })).toMatchObject({
+      planCode: 'starter',
+      priceMinor: agreed,
+      currency: 'NGN',
+    });
   });
 });
 
