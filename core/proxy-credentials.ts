@@ -350,7 +350,8 @@ export interface AccessSeatFacts {
 /**
  * The facts behind one account's entitlements, as stored now. For a seat of
  * a team, `subscription`, `wallet` and `quota` are the OWNER's (the pooled
- * counter), `accountStatus` is the member's own, and `seat` says whose seat
+ * counter), `accountStatus` is the member's own unless the owner's account is
+ * suspended or closed (then the owner's), and `seat` says whose seat
  * it is and its caps. The member's own subscriptions are not consulted.
  */
 export interface AccessFacts {
@@ -475,7 +476,9 @@ export async function loadAccessFacts(
     if (!mine || !ownerFacts) continue;
     facts.set(member, {
       accountId: member,
-      accountStatus: mine.accountStatus,
+      // A suspended or closed owner switches the whole team off.
+      accountStatus:
+        mine.accountStatus === 'active' ? ownerFacts.accountStatus : mine.accountStatus,
       subscription: ownerFacts.subscription,
       wallet: ownerFacts.wallet,
       quota: ownerFacts.quota,

@@ -252,6 +252,24 @@ describe('team seats at the gateway', () => {
     stayingGrant.close();
   });
 
+  it('switches every seat off when the owner account is suspended', async () => {
+    const owner = await teamOwner();
+    const seat = await seatOf(owner);
+    const controller = await controllers.start({ connectionRate });
+    const grant = grantOf(await controller.authorize(request(seat)));
+    const cut = cutCode(grant);
+
+    await Account.updateOne({ _id: owner.accountId }, { $set: { status: 'suspended' } });
+
+    await waitUntil(() => cut.code !== null);
+    expect(cut.code).toBe('ACCOUNT_SUSPENDED');
+    expect(await controller.authorize(request(seat))).toMatchObject({
+      ok: false,
+      code: 'ACCOUNT_SUSPENDED',
+    });
+    grant.close();
+  });
+
   it("refuses a seat once its owner's plan has no seats any more", async () => {
     const owner = await teamOwner();
     const seat = await seatOf(owner);
