@@ -38,6 +38,22 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
     defaultLockLifetime: options.lockLifetimeMs ?? 10 * 60_000,
   });
   agenda.on('error', (err) => logger.error({ err }, 'jobs.agenda_error'));
+  // Jobs running in this process, counted here: Agenda 6's drain() keeps a
+  // finished recurring job in its own list and then waits out its whole
+  // timeout, which would hold every deploy for 30 s.
+  let running = 0;
+  let idleWaiters: (() => void)[] = [];
+  agenda.on('start', () => {
+    running += 1;
+  });
+  agenda.on('complete', () => {
+    running = Math.max(0, running - 1);
+    if (running > 0) return;
+    for (const resolve of idleWaiters) resolve();
+    idleWaiters = [];
+  });
+  const idle = (): Promise<void> =>
+    running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
   agenda.on('fail', (err: unknown, job: { attrs: { name: string } }) =>
     logger.error({ err, job: job.attrs.name }, 'jobs.failed'),
   );
@@ -52,13 +68,20 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
       logger.info({ worker: options.workerName }, 'jobs.started');
     },
     async stop() {
-      const result = await agenda.drain({
+      // drain() stops taking new jobs at once; stopping is done when the jobs
+      // running now have finished (counted above) or at the drain timeout.
+      const abort = new AbortController();
+      const draining = agenda.drain({
         timeout: options.drainTimeoutMs ?? 30_000,
         closeConnection: false,
+        signal: abort.signal,
       });
+      await Promise.race([draining, idle()]);
+      abort.abort();
+      const result = await draining;
       // drain() leaves unfinished jobs locked; stop() unlocks them for another worker.
       await agenda.stop(false);
-      logger.info({ ...result }, 'jobs.stopped');
+      logger.info({ timedOut: result.timedOut, stillRunning: running }, 'jobs.stopped');
     },
   };
 }

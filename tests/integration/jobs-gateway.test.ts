@@ -36,9 +36,6 @@ describe('gateway jobs', () => {
       workerName: 'test-worker',
       processEveryMs: 50,
       lockLifetimeMs: 1_000,
-      // Agenda 6's drain() keeps waiting for a finished recurring job until its
-      // timeout (its runningJobs list still holds it); noted for the jobs issue.
-      drainTimeoutMs: 2_000,
       register: (agenda) => registerGatewayJobs(agenda, { clock, logger }),
     });
     // The job is scheduled every minute and first runs as the role starts.
