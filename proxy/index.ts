@@ -64,9 +64,8 @@ export function createProxyRole(options: ProxyRoleOptions): ProxyRole {
     access,
     async start() {
       await access.start();
+      // The gateway logs `proxy.listening` with both ports.
       await gateway.start();
-      const { socks, http } = gateway.addresses();
-      logger.info({ socksPort: socks.port, httpPort: http.port }, 'proxy.listening');
     },
     async stop() {
       await gateway.stop({ drainTimeoutMs: options.drainTimeoutMs ?? 10_000 });
