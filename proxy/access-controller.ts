@@ -42,7 +42,12 @@ import {
   type QuotaState,
   type SeatState,
 } from '../core/entitlements.js';
-import { parseProxyUsername, setProxyAccess, type AccessFacts } from '../core/proxy-credentials.js';
+import {
+  parseProxyUsername,
+  setProxyAccess,
+  type AccessFacts,
+  type ParsedProxyUsername,
+} from '../core/proxy-credentials.js';
 import { openQuotaPeriod } from '../core/quota.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
@@ -306,8 +311,9 @@ export class GatewayAccessController implements AccessController {
   // -------------------------------------------------------------------------
 
   async authorize(request: AccessRequest): Promise<AccessDecision> {
-    await this.learnNewUsername(request);
-    const login = this.login(request);
+    const parsed = parseProxyUsername(request.username);
+    if (this.mayBeNewUsername(parsed, request)) await this.cache.refresh();
+    const login = this.login(request, parsed);
     if (!login.ok) return login.refusal;
     return this.authorizeAccount(request, login.credential, login.options);
   }
@@ -319,28 +325,26 @@ export class GatewayAccessController implements AccessController {
    * counted twice.
    */
   async authenticate(request: LoginRequest): Promise<AccessRefusal | undefined> {
-    await this.learnNewUsername(request);
-    const login = this.login(request);
+    const parsed = parseProxyUsername(request.username);
+    if (this.mayBeNewUsername(parsed, request)) await this.cache.refresh();
+    const login = this.login(request, parsed);
     return login.ok ? undefined : login.refusal;
   }
 
   /**
    * A well-formed username the cache does not know may have been issued a
-   * moment ago (the customer pasted it straight from the chat): refresh once
-   * before judging. Refreshes are shared by every caller and read only what
-   * changed, and an address in backoff gets no refresh, so strangers trying
-   * names cost little.
+   * moment ago (the customer pasted it straight from the chat): the caller
+   * refreshes once before judging. Refreshes are shared by every caller and
+   * read only what changed, and an address in backoff gets none, so strangers
+   * trying names cost little. A known username costs one map lookup.
    */
-  private async learnNewUsername(request: LoginRequest): Promise<void> {
-    const parsed = parseProxyUsername(request.username);
-    if (!parsed.ok || this.cache.findByUsername(parsed.username)) return;
-    if (this.ipBackoff.blockedForMs(`ip:${request.sourceIp}`) > 0) return;
-    await this.cache.refresh();
+  private mayBeNewUsername(parsed: ParsedProxyUsername, request: LoginRequest): boolean {
+    if (!parsed.ok || this.cache.findByUsername(parsed.username)) return false;
+    return this.ipBackoff.blockedForMs(`ip:${request.sourceIp}`) === 0;
   }
 
   /** Username options, source-IP backoff, the secret, username backoff: all from memory. */
-  private login(request: LoginRequest): LoginOutcome {
-    const parsed = parseProxyUsername(request.username);
+  private login(request: LoginRequest, parsed: ParsedProxyUsername): LoginOutcome {
     const ipKey = `ip:${request.sourceIp}`;
     if (this.ipBackoff.blockedForMs(ipKey) > 0) {
       const username = parsed.ok ? parsed.username : request.username;
