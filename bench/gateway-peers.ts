@@ -4,14 +4,14 @@
  * proxy process: resident memory and CPU time of the process and every
  * descendant (Dante forks worker processes; microsocks and Node do not).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort } from '../tests/support/proxy-wire.js';
+import { freePort, stopChild, whenAccepting } from '../tests/support/proxy-wire.js';
+
+export { stopChild };
 
 export interface Proxy {
   name: string;
@@ -32,30 +32,6 @@ export function hasCommand(name: string): boolean {
   }
 }
 
-async function whenAccepting(port: number, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 2_000; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`${name} does not accept on port ${port}`);
-}
-
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
-}
-
 export async function startMicrosocks(): Promise<Proxy> {
   const port = await freePort();
   const credentials = { username: 'bench', password: randomBytes(12).toString('hex') };
@@ -64,7 +40,7 @@ export async function startMicrosocks(): Promise<Proxy> {
     ['-i', '127.0.0.1', '-p', String(port), '-u', credentials.username, '-P', credentials.password],
     { stdio: 'ignore' },
   );
-  await whenAccepting(port, child, 'microsocks');
+  await whenAccepting(port, { child, name: 'microsocks' });
   return {
     name: 'microsocks',
     note: 'microsocks -u/-P (username auth), one thread per connection',
@@ -123,7 +99,7 @@ export async function startDante(): Promise<Proxy> {
   const child = spawn('danted', ['-f', config, '-p', path.join(dir, 'danted.pid')], {
     stdio: 'ignore',
   });
-  await whenAccepting(port, child, 'danted');
+  await whenAccepting(port, { child, name: 'danted' });
   return {
     name: 'Dante',
     note: root

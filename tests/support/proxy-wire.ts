@@ -504,9 +504,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once something accepts on `port`, retrying refused connects on each turn of the loop. */
-export async function whenAccepting(port: number, attempts = 5_000): Promise<void> {
+/**
+ * Resolves once something accepts on `port`, retrying refused connects on each
+ * turn of the loop; `child` (the daemon meant to listen there) failing ends
+ * the wait at once with its exit code.
+ */
+export async function whenAccepting(
+  port: number,
+  options: { attempts?: number; child?: ChildProcess; name?: string } = {},
+): Promise<void> {
+  const { attempts = 5_000, child, name = 'nothing' } = options;
   for (let i = 0; i < attempts; i++) {
+    if (child && child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect({ port, host: '127.0.0.1' });
       socket.once('connect', () => {
@@ -518,7 +527,7 @@ export async function whenAccepting(port: number, attempts = 5_000): Promise<voi
     if (ok) return;
     await new Promise((resolve) => setImmediate(resolve));
   }
-  throw new Error(`nothing accepts on port ${port}`);
+  throw new Error(`${name} does not accept on port ${port}`);
 }
 
 export interface Daemon {
@@ -536,7 +545,7 @@ export async function startMicrosocks(credentials?: {
   const child = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port), ...auth], {
     stdio: 'ignore',
   });
-  await whenAccepting(port);
+  await whenAccepting(port, { child, name: 'microsocks' });
   return { port, stop: () => stopChild(child) };
 }
 
@@ -565,11 +574,12 @@ export async function startDanted(): Promise<Daemon> {
   const child = spawn('danted', ['-f', config, '-N', '1', '-p', path.join(dir, 'danted.pid')], {
     stdio: 'ignore',
   });
-  await whenAccepting(port);
+  await whenAccepting(port, { child, name: 'danted' });
   return { port, stop: () => stopChild(child) };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a daemon with SIGTERM and waits for it to exit (at once if it already has). */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
