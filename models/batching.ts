@@ -27,6 +27,7 @@ import {
   type AnyBulkWriteOperation,
   type WriteError,
 } from 'mongodb';
+import { insertPlanFor, type PlanResult } from './insert-plan.js';
 
 /** Any mongoose model; the helpers work on documents as plain records. */
 export interface ModelLike {
@@ -186,25 +187,18 @@ async function insertBatch<T>(
   const objects: Record<string, unknown>[] = [];
   const positions: number[] = [];
   const Loose = loose(model);
-  const versionKey = Loose.schema.get('versionKey');
-  await Promise.all(
-    batch.map(async (data, i) => {
-      const doc = new Loose(data);
-      try {
-        await doc.validate();
-      } catch (error) {
-        outcomes[i] = { ok: false, error };
-        return;
-      }
-      const withTimestamps = doc as unknown as { initializeTimestamps?: () => void };
-      withTimestamps.initializeTimestamps?.();
-      if (typeof versionKey === 'string') doc.set(versionKey, 0);
-      const object = doc.toObject({ depopulate: true, virtuals: false, getters: false });
-      outcomes[i] = { ok: true, value: object as T };
-      objects.push(object);
+  const plan = insertPlanFor(Loose);
+  const now = new Date();
+  const built = plan
+    ? batch.map((data) => plan(data, now))
+    : await Promise.all(batch.map((data) => viaDocument(Loose, data)));
+  built.forEach((built, i) => {
+    outcomes[i] = built as Outcome<T>;
+    if (built.ok) {
+      objects.push(built.value);
       positions.push(i);
-    }),
-  );
+    }
+  });
   if (objects.length === 0) return outcomes;
   try {
     await Loose.collection.insertMany(objects, { ordered: false });
@@ -267,6 +261,26 @@ async function updateBatch(
     if (outcome?.ok) outcome.value = { upserted: true };
   }
   return outcomes;
+}
+
+/** The document mongoose would store for `data`, built through a mongoose Document (schemas without an insert plan). */
+async function viaDocument(Loose: LooseModel, data: Record<string, unknown>): Promise<PlanResult> {
+  let doc;
+  try {
+    doc = new Loose(data);
+  } catch (error) {
+    // strict: 'throw' rejects unknown fields in the constructor.
+    return { ok: false, error: error as Error };
+  }
+  try {
+    await doc.validate();
+  } catch (error) {
+    return { ok: false, error: error as Error };
+  }
+  (doc as unknown as { initializeTimestamps?: () => void }).initializeTimestamps?.();
+  const versionKey = Loose.schema.get('versionKey');
+  if (typeof versionKey === 'string') doc.set(versionKey, 0);
+  return { ok: true, value: doc.toObject({ depopulate: true, virtuals: false, getters: false }) };
 }
 
 /** The statement index -> a server error of its own (code, message), for each failed statement. */

@@ -81,6 +81,16 @@ describe('coalesced inserts', () => {
     expect(good?.status).toBe('fulfilled');
     expect(await Item.countDocuments({ code: { $in: ['v1', 'v2'] } })).toBe(1);
   });
+
+  it('refuses a document with a field the schema does not know, alone', async () => {
+    const [bad, good] = await Promise.allSettled([
+      insertOne<Item>(Item, { code: 's1', group: 'g', colour: 'red' }),
+      insertOne<Item>(Item, { code: 's2', group: 'g' }),
+    ]);
+    expect(bad?.status === 'rejected' && bad.reason).toBeInstanceOf(mongoose.Error.StrictModeError);
+    expect(good?.status).toBe('fulfilled');
+    expect(await Item.countDocuments({ code: { $in: ['s1', 's2'] } })).toBe(1);
+  });
 });
 
 describe('coalesced lookups', () => {
