@@ -27,7 +27,8 @@
  * each refresh, live tunnels are re-checked (revoked, rotated, disconnected,
  * entitlements changed), presence is exchanged with the other gateways, and
  * PAYG hours are charged as they start; every ~1 s the usage meter
- * (proxy/usage-meter.ts) is flushed and leases are settled.
+ * (proxy/usage-meter.ts) is flushed and the leases due are settled (each
+ * account's at most every 10 s, proxy/leases.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
@@ -294,8 +295,14 @@ export class GatewayAccessController implements AccessController {
     await this.cache.refresh();
   }
 
-  /** Books usage, refusals and failed logins now and settles leases (also runs every flushMs). */
-  flush(options: { returnLeases?: boolean; endSessions?: boolean } = {}): Promise<void> {
+  /**
+   * Books usage, refusals and failed logins now and settles every lease. The
+   * same runs every flushMs in the background, where it settles only the
+   * leases due (`onlyDueSettles`, see settleEveryMs in proxy/leases.ts).
+   */
+  flush(
+    options: { returnLeases?: boolean; endSessions?: boolean; onlyDueSettles?: boolean } = {},
+  ): Promise<void> {
     const run = (this.flushing ?? Promise.resolve()).then(() => this.flushOnce(options));
     this.flushing = run.catch(() => undefined);
     return run;
@@ -1011,7 +1018,7 @@ export class GatewayAccessController implements AccessController {
   private scheduleFlush(): void {
     if (!this.started) return;
     this.flushTimer = setTimeout(() => {
-      this.flush()
+      this.flush({ onlyDueSettles: true })
         .catch((error: unknown) => this.logger?.warn({ err: error }, 'proxy.flush_failed'))
         .finally(() => this.scheduleFlush());
     }, this.options.flushMs ?? 1_000);
@@ -1021,12 +1028,14 @@ export class GatewayAccessController implements AccessController {
   private async flushOnce(options: {
     returnLeases?: boolean;
     endSessions?: boolean;
+    onlyDueSettles?: boolean;
   }): Promise<void> {
     const [usage] = await Promise.allSettled([
       this.meter.flush({ endSessions: options.endSessions }),
       this.leases.settleAll({
         isBusy: (key) => (this.leaseUsers.get(key) ?? 0) > 0,
         returnAll: options.returnLeases === true,
+        onlyDue: options.onlyDueSettles === true,
       }),
     ]);
     this.connectionRate.prune();

@@ -1,7 +1,7 @@
 import { Query } from 'mingo';
 import type { Document } from 'bson';
 import { CommandError, badValue, unsupported } from './errors.js';
-import { compareValues, isPlainObject, valuesAtPath } from './values.js';
+import { bsonTag, compareValues, isPlainObject, keyOf, valuesAtPath } from './values.js';
 import type { PlainObject } from './values.js';
 
 /*
@@ -54,6 +54,8 @@ export function compileFilter(filter: unknown, variables?: Document): Predicate 
   if (!isPlainObject(filter)) throw badValue('filter must be an object');
   const clean = withoutComment(filter);
   if (Object.keys(clean).length === 0) return matchAll;
+  const direct = equalityPredicate(clean);
+  if (direct) return direct;
   try {
     const query = new Query(clean, variables ? { ...mingoOptions, variables } : mingoOptions);
     return (doc) => {
@@ -65,6 +67,62 @@ export function compileFilter(filter: unknown, variables?: Document): Predicate 
     };
   } catch (error) {
     throw fromMingoError(error, 'query');
+  }
+}
+
+/**
+ * The direct route for the commonest filters: top-level fields compared with
+ * scalars by equality or `$in` (`{ accountId: { $in: [...256 ids] } }`).
+ * mingo's `$in` hashes every listed value for every document tested, so a
+ * lookup of 256 accounts cost 256 x 256 hashes; here each listed value is
+ * keyed once (keyOf, the key the indexes use for equality) and each document
+ * costs one Set lookup per field. Like MongoDB, an array field matches when
+ * one of its elements does. Anything else (dotted paths, other operators,
+ * null, documents, arrays, regexes as values) returns null and goes to mingo.
+ */
+export function equalityPredicate(filter: Document): Predicate | null {
+  const constraints: [string, Set<string>][] = [];
+  for (const [field, condition] of Object.entries(filter)) {
+    if (field.startsWith('$') || field.includes('.')) return null;
+    let values: unknown[];
+    if (isSimpleScalar(condition)) values = [condition];
+    else if (isPlainObject(condition) && Object.keys(condition).length === 1) {
+      if ('$eq' in condition && isSimpleScalar(condition.$eq)) values = [condition.$eq];
+      else if (Array.isArray(condition.$in) && condition.$in.every(isSimpleScalar)) {
+        values = condition.$in as unknown[];
+      } else return null;
+    } else return null;
+    constraints.push([field, new Set(values.map(keyOf))]);
+  }
+  return (doc) => {
+    for (const [field, keys] of constraints) {
+      const value: unknown = doc[field];
+      if (value === undefined) return false;
+      if (
+        Array.isArray(value)
+          ? !value.some((item) => keys.has(keyOf(item)))
+          : !keys.has(keyOf(value))
+      ) {
+        return false;
+      }
+    }
+    return true;
+  };
+}
+
+/** Values whose equality is exactly keyOf equality: strings, numbers, booleans, dates, ObjectIds. */
+function isSimpleScalar(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return !Number.isNaN(value);
+    case 'object':
+      if (value === null) return false;
+      return value instanceof Date ? !Number.isNaN(value.getTime()) : bsonTag(value) === 'ObjectId';
+    default:
+      return false;
   }
 }
 

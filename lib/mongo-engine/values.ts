@@ -22,7 +22,7 @@ export function bsonText(value: unknown): string {
   return (value as { toString(): string }).toString();
 }
 
-function bsonTag(value: object): string | undefined {
+export function bsonTag(value: object): string | undefined {
   const tag: unknown = (value as { _bsontype?: unknown })._bsontype;
   return typeof tag === 'string' ? tag : undefined;
 }

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { addQuotaBytes, getQuotaUsage } from '../../../../core/quota.js';
 import { TestClock } from '../../../../lib/clock.js';
 import type { GatewayAccessController } from '../../../../proxy/access-controller.js';
+import { LeaseManager } from '../../../../proxy/leases.js';
 import type { TunnelGrant } from '../../../../proxy/access.js';
 import { useTestDatabase } from '../../../support/database.js';
 import { useExtraConnections } from '../../wallet/connections.js';
@@ -187,5 +188,52 @@ describe('quota leases: zero overshoot', () => {
       leasedBytes: 0,
       remainingBytes: 100 * MiB - 1000,
     });
+  });
+});
+
+describe('settling spent bytes on the counter', () => {
+  async function managerFor(): Promise<LeaseManager> {
+    const [connection] = await extra.open(1);
+    return new LeaseManager({
+      clock,
+      connection,
+      gatewayId: 'gw_settles',
+      minLeaseBytes: 4 * MiB,
+      settleEveryMs: 10_000,
+      onExhausted: () => undefined,
+    });
+  }
+  const usedOf = async (customer: Customer): Promise<number | undefined> =>
+    (await getQuotaUsage(customer.accountId, clock.now()))?.usedBytes;
+
+  it('books an active account once per interval in the background, and at once when asked', async () => {
+    const customer = await customerWithQuota(100 * MiB, clock);
+    const leases = await managerFor();
+    await leases.ensure(customer.accountId);
+    expect(leases.spend(customer.accountId, 1_000)).toBe(1_000);
+
+    await leases.settleAll({ isBusy: () => true, onlyDue: true });
+    expect(await usedOf(customer)).toBe(0);
+
+    clock.advance(10_000);
+    await leases.settleAll({ isBusy: () => true, onlyDue: true });
+    expect(await usedOf(customer)).toBe(1_000);
+
+    expect(leases.spend(customer.accountId, 500)).toBe(500);
+    await leases.settleAll({ isBusy: () => true });
+    expect(await usedOf(customer)).toBe(1_500);
+    await leases.settleAll({ isBusy: () => false, returnAll: true });
+  });
+
+  it('books an account that reached its limit without waiting for the interval', async () => {
+    const customer = await customerWithQuota(MiB, clock);
+    const leases = await managerFor();
+    // Asks for 4 MiB, gets the 1 MiB left: the lease is the last one.
+    expect(await leases.ensure(customer.accountId)).toBe(MiB);
+    expect(leases.spend(customer.accountId, MiB)).toBe(MiB);
+
+    await leases.settleAll({ isBusy: () => true, onlyDue: true });
+    expect(await usedOf(customer)).toBe(MiB);
+    await leases.settleAll({ isBusy: () => false, returnAll: true });
   });
 });
