@@ -207,7 +207,10 @@ export class CredentialCache {
     this.plans = new Map(plans.map((plan) => [plan.code, plan]));
     this.locationList = locations;
     for (const [accountId, accountFacts] of facts) this.facts.set(accountId, accountFacts);
-    this.forgetCold(new Set(hot));
+    // Hot as of now, not as of the start: an account that came back (or was
+    // loaded) while the queries ran must keep its facts, or its connection
+    // finds none a moment later (and, with no quota period yet, cannot open one).
+    this.forgetCold(new Set(this.hotAccountIds()));
     for (const listener of this.listeners) listener();
   }
 
