@@ -142,27 +142,15 @@ export function quotePlanChange(input: {
 
   const periodStart = current.periodStart as Date;
   const periodEnd = current.periodEnd as Date;
+  const { creditMinor, unusedTimePpm, unusedDataPpm } = unusedCredit({
+    pricePaidMinor: current.pricePaidMinor,
+    periodStart,
+    periodEnd,
+    now,
+    quota: current.quota ?? null,
+  });
   const periodMs = BigInt(periodEnd.getTime() - periodStart.getTime());
   const leftMs = BigInt(clamp(periodEnd.getTime() - now.getTime(), 0, Number(periodMs)));
-  const quota = current.quota ?? null;
-  const limit = quota ? BigInt(Math.max(0, quota.limitBytes)) : 0n;
-  const leftBytes = quota
-    ? BigInt(clamp(quota.limitBytes - quota.usedBytes, 0, quota.limitBytes))
-    : 0n;
-  // The smaller unused share, as a fraction num/den, compared exactly.
-  let num = leftMs;
-  let den = periodMs;
-  if (quota && limit > 0n && leftBytes * periodMs < leftMs * limit) {
-    num = leftBytes;
-    den = limit;
-  } else if (quota && limit === 0n) {
-    num = 0n;
-    den = 1n;
-  }
-  const paid = BigInt(current.pricePaidMinor);
-  const creditMinor = Number((paid * num) / den);
-  const unusedTimePpm = Number((leftMs * 1_000_000n) / periodMs);
-  const unusedDataPpm = quota && limit > 0n ? Number((leftBytes * 1_000_000n) / limit) : null;
 
   const upgrade = target.kind !== 'payg' && targetPrice > current.pricePaidMinor;
   if (!upgrade && policy.downgrades === 'period_end') {
@@ -198,6 +186,45 @@ export function quotePlanChange(input: {
     unusedTimePpm,
     unusedDataPpm,
   });
+}
+
+/**
+ * The credit for the unused part of a paid period: the price paid x the
+ * smaller of the unused share of the period's time and of the quota window's
+ * data (time only without a quota), rounded down to the minor unit. Exact:
+ * the shares are compared and applied as integer fractions.
+ */
+export function unusedCredit(input: {
+  pricePaidMinor: number;
+  periodStart: Date;
+  periodEnd: Date;
+  now: Date;
+  quota: { limitBytes: number; usedBytes: number } | null;
+}): { creditMinor: number; unusedTimePpm: number; unusedDataPpm: number | null } {
+  const { quota } = input;
+  const spanMs = input.periodEnd.getTime() - input.periodStart.getTime();
+  if (spanMs <= 0) return { creditMinor: 0, unusedTimePpm: 0, unusedDataPpm: null };
+  const periodMs = BigInt(spanMs);
+  const leftMs = BigInt(clamp(input.periodEnd.getTime() - input.now.getTime(), 0, spanMs));
+  const limit = quota ? BigInt(Math.max(0, quota.limitBytes)) : 0n;
+  const leftBytes = quota
+    ? BigInt(clamp(quota.limitBytes - quota.usedBytes, 0, Math.max(0, quota.limitBytes)))
+    : 0n;
+  // The smaller unused share, as a fraction num/den, compared exactly.
+  let num = leftMs;
+  let den = periodMs;
+  if (quota && limit === 0n) {
+    num = 0n;
+    den = 1n;
+  } else if (quota && leftBytes * periodMs < leftMs * limit) {
+    num = leftBytes;
+    den = limit;
+  }
+  return {
+    creditMinor: Number((BigInt(input.pricePaidMinor) * num) / den),
+    unusedTimePpm: Number((leftMs * 1_000_000n) / periodMs),
+    unusedDataPpm: quota && limit > 0n ? Number((leftBytes * 1_000_000n) / limit) : null,
+  };
 }
 
 function finish(

@@ -18,6 +18,7 @@ import {
   SETTINGS_HISTORY_LIMIT,
   settingsModelOn,
   trialDepositRefundModes,
+  cancellationRefundModes,
   type SettingsData,
   type SettingsModel,
 } from '../models/settings.js';
@@ -47,6 +48,8 @@ export const businessSettingsSchema = z.strictObject({
   trialDepositMinor: z.int().min(0),
   /** Where a trial deposit goes back at the end: to the card, or into the wallet. */
   trialDepositRefund: z.enum(trialDepositRefundModes),
+  /** Cancelling at once: the unused part of the period goes to the wallet, or nowhere. */
+  cancellationRefund: z.enum(cancellationRefundModes),
   vat: vatSchema,
   /** The seller on invoices. */
   business: businessSchema,
@@ -84,6 +87,7 @@ export const DEFAULT_SETTINGS: Readonly<BusinessSettings> = Object.freeze({
   currency: 'NGN',
   trialDepositMinor: 200_000,
   trialDepositRefund: 'refund',
+  cancellationRefund: 'wallet',
   vat: { enabled: false, rateBps: 750 },
   business: { name: 'Atlantic', address: '', email: '' },
   walletLowThresholdMinor: 50_000,

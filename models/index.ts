@@ -22,3 +22,4 @@ export * from './proxy-auth-failure.js';
 export * from './proxy-refusal.js';
 export * from './gateway-presence.js';
 export * from './team-seat.js';
+export * from './billing-quote.js';

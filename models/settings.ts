@@ -12,6 +12,10 @@ export const BUSINESS_SETTINGS_ID = 'business';
 export const trialDepositRefundModes = ['refund', 'wallet'] as const;
 export type TrialDepositRefundMode = (typeof trialDepositRefundModes)[number];
 
+/** Where the unused part of a period goes when a customer cancels at once. */
+export const cancellationRefundModes = ['wallet', 'none'] as const;
+export type CancellationRefundMode = (typeof cancellationRefundModes)[number];
+
 /** How many past changes the settings document keeps for admins to read. */
 export const SETTINGS_HISTORY_LIMIT = 50;
 
@@ -27,6 +31,8 @@ const settingsSchema = new Schema(
     currency: { type: String, enum: CURRENCIES, required: true },
     trialDepositMinor: { type: Number, required: true, min: 0 },
     trialDepositRefund: { type: String, enum: trialDepositRefundModes, required: true },
+    // Not required: documents written before it existed read the default.
+    cancellationRefund: { type: String, enum: cancellationRefundModes },
     vat: {
       enabled: { type: Boolean, required: true },
       /** 750 = 7.5 %. */
