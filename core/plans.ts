@@ -413,7 +413,13 @@ export interface PlanComparisonRow {
   /** PAYG rates in the asked currency, null otherwise. */
   payg: { hourlyRateMinor: number; perGbRateMinor: number | null; currency: Currency } | null;
   /** Data allowance; null = no quota (PAYG, metered from the wallet). */
-  data: { bytes: number; period: QuotaPeriod; pooled: boolean } | null;
+  data: {
+    bytes: number;
+    period: QuotaPeriod;
+    pooled: boolean;
+    /** Unused data carried into the next window, at most this many bytes; 0: none. */
+    rolloverCapBytes: number;
+  } | null;
   /** Trial length in days, for the trial. */
   trialDays: number | null;
   protocols: Protocol[];
@@ -458,7 +464,12 @@ export function comparePlans(
           }
         : null,
       data: plan.quota
-        ? { bytes: plan.quota.bytes, period: plan.quota.period, pooled: plan.quota.pooled }
+        ? {
+            bytes: plan.quota.bytes,
+            period: plan.quota.period,
+            pooled: plan.quota.pooled,
+            rolloverCapBytes: plan.quota.rolloverCapBytes ?? 0,
+          }
         : null,
       trialDays: plan.trial?.durationDays ?? null,
       protocols: [...plan.protocols],
@@ -491,6 +502,9 @@ function labelsOf(row: PlanComparisonRow): PlanComparisonRow['labels'] {
         ? `for ${row.trialDays ?? '?'} days`
         : `per ${row.data.period}${row.data.period === 'week' ? ', rolling' : ''}`;
     data = `${amount} ${period}${row.data.pooled ? ` shared by ${row.seats} members` : ''}`;
+    if (row.data.rolloverCapBytes > 0) {
+      data += `, unused data rolls over (up to ${gbText(row.data.rolloverCapBytes)})`;
+    }
   }
   const locations =
     row.locations === 'all'

@@ -125,6 +125,14 @@ export interface OpenQuotaPeriodRequest {
   limitBytes: number;
   /** Unused bytes brought over from the previous period (default 0), added to the limit. */
   carryOverBytes?: number;
+  /**
+   * Roll-over, instead of `carryOverBytes`: bring over what the window that
+   * ended when this one starts left unused, at most `capBytes`. Unused means
+   * available on that counter when this one opens: bytes a gateway still held
+   * in a lease then, and gives back later, stay behind. No counter for that
+   * window (the customer never connected in it) carries nothing.
+   */
+  rollover?: { capBytes: number };
 }
 
 /**
@@ -139,7 +147,12 @@ export async function openQuotaPeriod(
   const QuotaUsage = model(options);
   const account = toAccountId(accountId);
   const limitBytes = checkBytes(request.limitBytes, 'limitBytes');
-  const carryOverBytes = checkBytes(request.carryOverBytes ?? 0, 'carryOverBytes');
+  const carryOverBytes = checkBytes(
+    request.rollover
+      ? await rolloverInto(QuotaUsage, account, request.periodStart, request.rollover.capBytes)
+      : (request.carryOverBytes ?? 0),
+    'carryOverBytes',
+  );
   if (!(request.periodEnd.getTime() > request.periodStart.getTime())) {
     throw new DomainError('VALIDATION_FAILED', 'A quota period must end after it starts.', {
       details: { field: 'periodEnd' },
@@ -171,6 +184,21 @@ export async function openQuotaPeriod(
     if (!isDuplicateKeyError(error)) throw error;
     return view(await open());
   }
+}
+
+/** What the window ending at `periodStart` left unused, at most `capBytes` (0 when it has no counter). */
+async function rolloverInto(
+  QuotaUsage: QuotaUsageModel,
+  account: Types.ObjectId,
+  periodStart: Date,
+  capBytes: number,
+): Promise<number> {
+  const cap = checkBytes(capBytes, 'rollover.capBytes');
+  if (cap === 0) return 0;
+  const previous = await QuotaUsage.findOne({ accountId: account, periodEnd: periodStart })
+    .sort(latestFirst)
+    .lean<QuotaRecord>();
+  return previous ? Math.min(cap, Math.max(0, previous.availableBytes)) : 0;
 }
 
 /** The period containing `now`, or null when the account has none. */

@@ -41,6 +41,12 @@ export interface PlanQuota {
   rolling: boolean;
   /** One allowance shared by every seat of the subscription (team). */
   pooled: boolean;
+  /**
+   * Roll-over: at most this many unused bytes of a window are added to the
+   * next one (core/quota.ts openQuotaPeriod). Absent or 0: no roll-over (the
+   * default plans have none).
+   */
+  rolloverCapBytes?: number;
 }
 
 export type PlanLocations = { kind: 'all' } | { kind: 'choose'; max: number };
@@ -123,6 +129,7 @@ const quotaSchema = new Schema<PlanQuota>(
     period: { type: String, enum: quotaPeriods, required: true },
     rolling: { type: Boolean, required: true, default: true },
     pooled: { type: Boolean, required: true, default: false },
+    rolloverCapBytes: { type: Number, min: 0, validate: wholeNumber },
   },
   { _id: false, strict: 'throw' },
 );

@@ -1068,6 +1068,10 @@ export class GatewayAccessController implements AccessController {
         periodStart: window.start,
         periodEnd: window.end,
         limitBytes: capBytes ?? plan.quota.bytes,
+        // A plan with roll-over brings unused data of the last window along (not a seat's cap).
+        ...(capBytes === undefined && plan.quota.rolloverCapBytes
+          ? { rollover: { capBytes: plan.quota.rolloverCapBytes } }
+          : {}),
       },
       { connection: this.connection },
     );

@@ -146,7 +146,24 @@ describe('comparePlans', () => {
       currency: 'NGN',
       per: { unit: 'month', count: 1 },
     });
-    expect(rows[1]?.data).toEqual({ bytes: 10e9, period: 'week', pooled: false });
+    expect(rows[1]?.data).toEqual({
+      bytes: 10e9,
+      period: 'week',
+      pooled: false,
+      rolloverCapBytes: 0,
+    });
+  });
+
+  it('says when unused data rolls over, and how much at most', () => {
+    const starter = byCode('starter');
+    const rolling = {
+      ...starter,
+      quota: { ...(starter.quota as NonNullable<typeof starter.quota>), rolloverCapBytes: 5e9 },
+    };
+    expect(comparePlans([rolling])[0]?.labels.data).toBe(
+      '10 GB per week, rolling, unused data rolls over (up to 5 GB)',
+    );
+    expect(comparePlans([starter])[0]?.labels.data).toBe('10 GB per week, rolling');
   });
 
   it('shows the optional per-GB PAYG rate when an admin turns it on', () => {
