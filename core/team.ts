@@ -207,6 +207,17 @@ export async function addSeat(
   throw new DomainError('CONFLICT', 'Your team is being changed by someone else; try again.');
 }
 
+/**
+ * How many members the owner could still add now (the owner holds one seat).
+ * Refused like addSeat when the owner has no team plan.
+ */
+export async function seatsLeft(ownerAccountId: AccountId): Promise<number> {
+  const owner = toAccountId(ownerAccountId);
+  const { seats } = await teamOf(owner);
+  const taken = await TeamSeat.countDocuments({ ownerAccountId: owner });
+  return Math.max(0, seats - 1 - taken);
+}
+
 function seatsFull(planName: string, seats: number, owner: Types.ObjectId): DomainError {
   return new DomainError(
     'CONFLICT',

@@ -23,3 +23,4 @@ export * from './proxy-refusal.js';
 export * from './gateway-presence.js';
 export * from './team-seat.js';
 export * from './billing-quote.js';
+export * from './seat-invite.js';

@@ -17,6 +17,7 @@ import { newReference } from '../../lib/ids.js';
 import { formatMoney, type Currency } from '../../lib/money.js';
 import { getPlanForSale, planPrice } from '../plans.js';
 import { getLiveSubscription } from '../subscriptions.js';
+import { getSeat } from '../team.js';
 import { assertTrialAllowed } from './trial.js';
 import type { PaymentsContext } from './context.js';
 
@@ -161,6 +162,16 @@ export async function createCheckout(
  * (prorated), not a purchase. A running trial or an unpaid checkout is fine.
  */
 async function assertNoPaidPlanRunning(accountId: string): Promise<void> {
+  // A team member's access is its owner's plan: a plan of its own would be a
+  // second source of entitlements (core/team.ts: one account, one source).
+  const seat = await getSeat(accountId);
+  if (seat) {
+    throw new DomainError(
+      'CONFLICT',
+      'You use a team plan through its owner. Ask them to remove you from the team before buying a plan of your own.',
+      { details: { reason: 'TEAM_MEMBER', ownerAccountId: seat.ownerAccountId } },
+    );
+  }
   const live = await getLiveSubscription(accountId);
   if (live && (live.status === 'active' || live.status === 'past_due')) {
     throw new DomainError(

@@ -205,4 +205,30 @@ describe('what can be bought', () => {
       h.payments.checkout({ accountId, purpose: 'trial_deposit' }),
     ).rejects.toMatchObject({ code: 'CONFLICT' });
   });
+
+  it("refuses a plan or a trial to a member of a team, who uses the owner's plan", async () => {
+    const owner = await h.newCustomer();
+    const ownerId = String(owner._id);
+    const paid = await h.payments.checkout({
+      accountId: ownerId,
+      purpose: 'plan',
+      planCode: 'personal',
+    });
+    await h.payAndSettle(paid.reference);
+    const { addSeat } = await import('../../../core/team.js');
+    const member = await h.newCustomer();
+    const memberId = String(member._id);
+    const { Subscription: Sub } = await import('../../../models/subscription.js');
+    const live = await Sub.findOne({ liveAccountId: owner._id });
+    // A team owner (Team is off sale in this file since the test above): give
+    // the running subscription the Team plan directly.
+    await Sub.updateOne({ _id: live?._id }, { $set: { planCode: 'team' } });
+    await addSeat(ownerId, memberId, {}, { clock: h.clock });
+    for (const purpose of ['plan', 'trial_deposit'] as const) {
+      await expect(
+        h.payments.checkout({ accountId: memberId, purpose, planCode: 'starter' }),
+      ).rejects.toMatchObject({ code: 'CONFLICT', details: { reason: 'TEAM_MEMBER' } });
+    }
+    expect(await Payment.countDocuments({ accountId: member._id })).toBe(0);
+  });
 });
