@@ -25,6 +25,7 @@ import type { Clock } from '../lib/clock.js';
 import { noFaults, type FaultPoints } from '../lib/faults.js';
 import { formatMoney } from '../lib/money.js';
 import { BillingQuote, type BillingQuoteRecord } from '../models/billing-quote.js';
+import { claimQuote, QUOTE_TTL_MS } from './billing-quotes.js';
 import { toAccountId, type AccountId } from './account-id.js';
 import { notify } from './notifications.js';
 import { unusedCredit } from './proration.js';
@@ -32,9 +33,6 @@ import { getQuotaUsage } from './quota.js';
 import type { SettingsStore } from './settings.js';
 import { cancel, getLiveSubscription, getSubscription } from './subscriptions.js';
 import { credit, getWallet } from './wallet.js';
-
-/** How long a customer has to confirm what they were shown. */
-export const QUOTE_TTL_MS = 15 * 60_000;
 
 export interface CancellationContext {
   clock: Clock;
@@ -165,7 +163,7 @@ export async function confirmCancellation(
   const faults = ctx.faults ?? noFaults;
   const accountId = toAccountId(input.accountId);
   const now = ctx.clock.now();
-  let quote = await claim(accountId, input.quoteId, now);
+  let quote = await claimQuote(accountId, input.quoteId, now, 'cancel');
 
   if (quote.status === 'confirming') {
     const sub = await getSubscription(quote.subscriptionId);
@@ -216,46 +214,6 @@ export async function confirmCancellation(
       ).lean<BillingQuoteRecord>()) ?? quote;
   }
   return outcomeOf(quote, await walletBalance(accountId, quote));
-}
-
-/**
- * open and unexpired -> confirming (one conditional update), after checking
- * the subscription is as quoted; confirming or done are returned as they are.
- */
-async function claim(
-  accountId: ReturnType<typeof toAccountId>,
-  quoteId: string,
-  now: Date,
-): Promise<BillingQuoteRecord> {
-  const found = /^[0-9a-f]{24}$/i.test(quoteId)
-    ? await BillingQuote.findOne({ _id: quoteId, accountId }).lean<BillingQuoteRecord>()
-    : null;
-  if (!found) throw new DomainError('NOT_FOUND', 'That quote does not exist; ask for a new one.');
-  if (found.status === 'confirming' || found.status === 'done') return found;
-  if (found.status === 'stale') throw staleQuote();
-  if (found.expiresAt.getTime() <= now.getTime()) {
-    throw new DomainError('CONFLICT', 'That quote has expired; ask for a new one.', {
-      details: { reason: 'EXPIRED' },
-    });
-  }
-  const sub = await getSubscription(found.subscriptionId);
-  if (sub.revision !== found.subscriptionRevision) {
-    await BillingQuote.updateOne({ _id: found._id, status: 'open' }, { $set: { status: 'stale' } });
-    throw staleQuote();
-  }
-  const claimed = await BillingQuote.findOneAndUpdate(
-    { _id: found._id, status: 'open', expiresAt: { $gt: now } },
-    { $set: { status: 'confirming', confirmedAt: now } },
-    { returnDocument: 'after' },
-  ).lean<BillingQuoteRecord>();
-  // Lost a race with another confirm of the same quote: carry on with its state.
-  return claimed ?? (await claim(accountId, quoteId, now));
-}
-
-function staleQuote(): DomainError {
-  return new DomainError('CONFLICT', 'Your plan changed since that quote; ask for a new one.', {
-    details: { reason: 'STALE' },
-  });
 }
 
 async function walletBalance(

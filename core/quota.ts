@@ -186,6 +186,59 @@ export async function openQuotaPeriod(
   }
 }
 
+/**
+ * A plan change applied at `at`: the window containing `at` ends there, and a
+ * new one runs from `at` to `periodEnd` with the new plan's `limitBytes`,
+ * the bytes already used in the ended window counted as used in it ("used
+ * data carries over within a quota period"). Bytes gateways spend from leases
+ * taken before `at` are booked on the ended window when they settle (never
+ * against the new allowance). Idempotent for the same `at`: a rerun finds the
+ * new window and returns it. No window containing `at` (the customer never
+ * connected in it): the new one starts with nothing used.
+ */
+export async function switchQuotaWindow(
+  accountId: AccountId,
+  request: { at: Date; periodEnd: Date; limitBytes: number },
+  options: QuotaDatabaseOption = {},
+): Promise<QuotaPeriodView> {
+  const QuotaUsage = model(options);
+  const account = toAccountId(accountId);
+  const limitBytes = checkBytes(request.limitBytes, 'limitBytes');
+  if (!(request.periodEnd.getTime() > request.at.getTime())) {
+    throw new DomainError('VALIDATION_FAILED', 'A quota period must end after it starts.', {
+      details: { field: 'periodEnd' },
+    });
+  }
+  // Windows begun before `at` and running past it; none on a rerun that already ended them.
+  const overlapping = {
+    accountId: account,
+    periodStart: { $lt: request.at },
+    periodEnd: { $gt: request.at },
+  };
+  const current = await QuotaUsage.findOne(overlapping).sort(latestFirst).lean<QuotaRecord>();
+  const usedBytes = current?.usedBytes ?? 0;
+  const opened = await QuotaUsage.findOneAndUpdate(
+    { accountId: account, periodStart: request.at },
+    {
+      $setOnInsert: {
+        periodEnd: request.periodEnd,
+        limitBytes,
+        carryOverBytes: 0,
+        addedBytes: 0,
+        usedBytes,
+        leasedBytes: 0,
+        availableBytes: limitBytes - usedBytes,
+      },
+    },
+    { upsert: true, returnDocument: 'after' },
+  )
+    .lean<QuotaRecord>()
+    .orFail();
+  // After the new window exists, so a crash in between leaves a rerun to end the old.
+  await QuotaUsage.updateMany(overlapping, { $set: { periodEnd: request.at } });
+  return view(opened);
+}
+
 /** What the window ending at `periodStart` left unused, at most `capBytes` (0 when it has no counter). */
 async function rolloverInto(
   QuotaUsage: QuotaUsageModel,

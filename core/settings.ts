@@ -19,6 +19,7 @@ import {
   settingsModelOn,
   trialDepositRefundModes,
   cancellationRefundModes,
+  downgradeTimings,
   type SettingsData,
   type SettingsModel,
 } from '../models/settings.js';
@@ -50,6 +51,8 @@ export const businessSettingsSchema = z.strictObject({
   trialDepositRefund: z.enum(trialDepositRefundModes),
   /** Cancelling at once: the unused part of the period goes to the wallet, or nowhere. */
   cancellationRefund: z.enum(cancellationRefundModes),
+  /** A downgrade takes effect at the end of the period (default), or at once with the credit to the wallet. */
+  downgradeTiming: z.enum(downgradeTimings),
   vat: vatSchema,
   /** The seller on invoices. */
   business: businessSchema,
@@ -88,6 +91,7 @@ export const DEFAULT_SETTINGS: Readonly<BusinessSettings> = Object.freeze({
   trialDepositMinor: 200_000,
   trialDepositRefund: 'refund',
   cancellationRefund: 'wallet',
+  downgradeTiming: 'period_end',
   vat: { enabled: false, rateBps: 750 },
   business: { name: 'Atlantic', address: '', email: '' },
   walletLowThresholdMinor: 50_000,

@@ -621,8 +621,9 @@ async function renewFrom(
       details: { subscriptionId: String(current._id), transition: name },
     });
   }
-  const plan = await getPlan(current.planCode);
-  const price = await priceForRenewal(current);
+  // A downgrade scheduled for the period end takes effect with this renewal.
+  const plan = await getPlan(current.scheduledPlanCode ?? current.planCode);
+  const price = await priceForRenewal({ planCode: plan.code, currency: current.currency });
   return transition(subscriptionId, options.clock, name, (sub, now) => {
     if (sub.renewalPaymentRefs.includes(options.paymentRef)) return { kind: 'repeat' };
     if (!from.includes(sub.status)) {
@@ -659,11 +660,86 @@ async function renewFrom(
         billingPeriod: { unit: billingPeriod.unit, count: billingPeriod.count },
         priceMinor: price.priceMinor,
         planVersion: price.planVersion,
+        planCode: plan.code,
+        planKind: plan.kind,
         quotaPeriod,
         ...(window ? { quotaPeriodStart: window.start, quotaPeriodEnd: window.end } : {}),
       },
-      unset: ['graceEndsAt'],
+      unset: ['graceEndsAt', 'scheduledPlanCode'],
       pushRenewalRef: options.paymentRef,
+    };
+  });
+}
+
+/**
+ * A plan change applied now (core/plan-change.ts): a running recurring
+ * subscription moves to another recurring plan for the rest of its billing
+ * period. The period and its anchor stay; the price becomes the new plan's
+ * (what the next renewal charges), the quota window follows the new plan's
+ * quota period from the same anchor (the counter itself is switched by
+ * core/quota.ts switchQuotaWindow). Already on that plan: a repeat.
+ */
+export async function switchPlan(
+  subscriptionId: AccountIdInput,
+  options: { planCode: string; priceMinor: number; changeRef: string; clock: Clock },
+): Promise<TransitionResult> {
+  const plan = await getPlan(options.planCode);
+  if (plan.kind !== 'recurring') {
+    throw new DomainError(
+      'UNSUPPORTED',
+      `Switching to ${plan.name} in a running period is not supported.`,
+    );
+  }
+  return transition(subscriptionId, options.clock, 'switchPlan', (sub, now) => {
+    if (sub.planCode === plan.code) return { kind: 'repeat' };
+    if (sub.status !== 'active' || sub.planKind !== 'recurring' || !sub.periodEnd) {
+      return { kind: 'refuse', message: 'Only a running paid plan can be changed in its period.' };
+    }
+    const quotaPeriod = plan.quota?.period;
+    const window = quotaPeriod ? currentQuotaWindow({ ...sub, quotaPeriod }, now) : null;
+    return {
+      kind: 'apply',
+      to: 'active',
+      reason: `plan changed to ${plan.code} (${options.changeRef})`,
+      set: {
+        planCode: plan.code,
+        planVersion: plan.version,
+        planKind: plan.kind,
+        priceMinor: options.priceMinor,
+        ...(quotaPeriod ? { quotaPeriod } : {}),
+        ...(window ? { quotaPeriodStart: window.start, quotaPeriodEnd: window.end } : {}),
+      },
+      unset: ['scheduledPlanCode'],
+    };
+  });
+}
+
+/**
+ * A downgrade confirmed for the end of the period: the subscription runs on
+ * as it is, and its next renewal moves it to `planCode` at that plan's price.
+ * The same schedule again is a repeat.
+ */
+export async function schedulePlanChange(
+  subscriptionId: AccountIdInput,
+  options: { planCode: string; changeRef: string; clock: Clock },
+): Promise<TransitionResult> {
+  const plan = await getPlan(options.planCode);
+  if (plan.kind !== 'recurring') {
+    throw new DomainError(
+      'UNSUPPORTED',
+      `A move to ${plan.name} at the period end is not supported yet; cancel at period end and start ${plan.name} then.`,
+    );
+  }
+  return transition(subscriptionId, options.clock, 'schedulePlanChange', (sub, now) => {
+    if (sub.scheduledPlanCode === plan.code) return { kind: 'repeat' };
+    if (sub.status !== 'active' || !sub.periodEnd || sub.periodEnd.getTime() <= now.getTime()) {
+      return { kind: 'refuse', message: 'Only a running plan can be changed at its period end.' };
+    }
+    return {
+      kind: 'apply',
+      to: 'active',
+      reason: `plan change to ${plan.code} at period end (${options.changeRef})`,
+      set: { scheduledPlanCode: plan.code },
     };
   });
 }

@@ -1,8 +1,8 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
 import { CURRENCIES } from '../lib/money.js';
 
-/** What a quote is for. Plan changes will be quoted here too (issue 5). */
-export const billingQuoteKinds = ['cancel_now', 'cancel_at_period_end'] as const;
+/** What a quote is for. */
+export const billingQuoteKinds = ['cancel_now', 'cancel_at_period_end', 'plan_change'] as const;
 export type BillingQuoteKind = (typeof billingQuoteKinds)[number];
 
 /**
@@ -39,8 +39,17 @@ const billingQuoteSchema = new Schema(
       validate: { validator: Number.isSafeInteger, message: 'refundMinor must be whole' },
     },
     refundTo: { type: String, enum: refundDestinations, required: true },
-    /** When the plan ends under this quote. */
+    /** When the plan ends (a cancellation) or the new plan applies (a plan change). */
     endsAt: { type: Date, required: true },
+    /** A plan change: the plan moved to, charged now, and what renewals will cost. */
+    toPlanCode: { type: String },
+    effective: { type: String, enum: ['now', 'period_end'] },
+    dueNowMinor: {
+      type: Number,
+      min: 0,
+      validate: { validator: Number.isSafeInteger, message: 'dueNowMinor must be whole' },
+    },
+    newPriceMinor: { type: Number, min: 0 },
     /** The quote in the customer's words. */
     lines: { type: [String], required: true },
     expiresAt: { type: Date, required: true },

@@ -16,6 +16,10 @@ export type TrialDepositRefundMode = (typeof trialDepositRefundModes)[number];
 export const cancellationRefundModes = ['wallet', 'none'] as const;
 export type CancellationRefundMode = (typeof cancellationRefundModes)[number];
 
+/** When a downgrade confirmed by a customer takes effect. */
+export const downgradeTimings = ['period_end', 'now'] as const;
+export type DowngradeTiming = (typeof downgradeTimings)[number];
+
 /** How many past changes the settings document keeps for admins to read. */
 export const SETTINGS_HISTORY_LIMIT = 50;
 
@@ -33,6 +37,7 @@ const settingsSchema = new Schema(
     trialDepositRefund: { type: String, enum: trialDepositRefundModes, required: true },
     // Not required: documents written before it existed read the default.
     cancellationRefund: { type: String, enum: cancellationRefundModes },
+    downgradeTiming: { type: String, enum: downgradeTimings },
     vat: {
       enabled: { type: Boolean, required: true },
       /** 750 = 7.5 %. */

@@ -76,6 +76,8 @@ export interface SubscriptionData {
   quotaPeriodStart?: Date | undefined;
   quotaPeriodEnd?: Date | undefined;
   cancelAtPeriodEnd: boolean;
+  /** A downgrade confirmed for the period end: the renewal moves to this plan. */
+  scheduledPlanCode?: string | undefined;
   trialEndsAt?: Date | undefined;
   graceEndsAt?: Date | undefined;
   /** When the subscription stopped (cancelled or expired). */
@@ -144,6 +146,8 @@ const subscriptionSchema = new Schema<SubscriptionData>(
     quotaPeriodStart: { type: Date },
     quotaPeriodEnd: { type: Date },
     cancelAtPeriodEnd: { type: Boolean, required: true, default: false },
+    /** A downgrade confirmed for the end of the period: the renewal moves to this plan. */
+    scheduledPlanCode: { type: String },
     trialEndsAt: { type: Date },
     graceEndsAt: { type: Date },
     endedAt: { type: Date },

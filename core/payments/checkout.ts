@@ -173,7 +173,12 @@ async function assertNoPaidPlanRunning(accountId: string): Promise<void> {
     );
   }
   const live = await getLiveSubscription(accountId);
-  if (live && (live.status === 'active' || live.status === 'past_due')) {
+  // Pay as you go ends when the plan bought is paid (fulfilment.ts): it is how PAYG customers move to a plan.
+  if (
+    live &&
+    live.planKind !== 'payg' &&
+    (live.status === 'active' || live.status === 'past_due')
+  ) {
     throw new DomainError(
       'CONFLICT',
       `You already have the ${live.planCode} plan. Change plans instead of buying a second one.`,
@@ -226,6 +231,9 @@ async function priceOf(
       }
       return { amountMinor, planCode: undefined };
     }
+    case 'plan_change':
+      // Paid per quote, from core/payments/plan-change.ts, never through a checkout.
+      throw new DomainError('VALIDATION_FAILED', 'Change plans with a quote, not a checkout.');
   }
 }
 

@@ -17,13 +17,14 @@ import { Payment, type PaymentRecord } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
 import { isDomainError } from '../../lib/errors.js';
 import type { VerifiedTransaction } from '../../lib/payment-provider.js';
-import { activateFromPayment } from '../subscriptions.js';
+import { activateFromPayment, cancel, getLiveSubscription } from '../subscriptions.js';
 import { credit } from '../wallet.js';
 import { issueInvoice } from '../invoices.js';
 import { notify, notifyAdmins } from '../notifications.js';
 import { getPlan } from '../plans.js';
 import { claimTrial, refundDeposit, refundDepositOfRunningTrial } from './trial.js';
 import type { PaymentsContext } from './context.js';
+import { applyPlanChange } from './plan-change.js';
 
 export type FulfilmentOutcome =
   /** Paid and everything it bought is in place (now or by an earlier run). */
@@ -239,6 +240,15 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
       const plan = await getPlan(payment.planCode ?? '');
       await refundDepositOfRunningTrial(ctx, accountId, 'upgraded');
       ctx.faults.reach('fulfil.trial_closed');
+      // A PAYG customer buying a plan: pay as you go ends as the plan starts.
+      const live = await getLiveSubscription(accountId);
+      if (live?.planKind === 'payg' && live.activatedByPaymentRef !== reference) {
+        await cancel(live._id, {
+          atPeriodEnd: false,
+          clock: ctx.clock,
+          reason: `moved to ${plan.code} (${reference})`,
+        });
+      }
       await activateFromPayment({
         accountId,
         planCode: plan.code,
@@ -285,6 +295,31 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
       description = 'Refundable trial deposit';
       break;
     }
+    case 'plan_change': {
+      const given: unknown = (payment.metadata as { quoteId?: unknown } | undefined)?.quoteId;
+      const quoteId = typeof given === 'string' ? given : '';
+      const applied = await applyPlanChange(ctx, quoteId);
+      const plan = await getPlan(payment.planCode ?? '');
+      if (applied !== 'applied') {
+        // Already applied by another payment of the same quote, or the plan
+        // changed before this one was paid: the money is the customer's, in
+        // the wallet, and nothing is applied twice.
+        await credit(
+          accountId,
+          {
+            amountMinor: payment.amountMinor,
+            currency: payment.currency,
+            key: `plan-change-payment:${reference}`,
+            kind: 'credit',
+            reference,
+            description: `Payment for a plan change that was ${applied === 'already' ? 'already made' : 'overtaken by another change'}`,
+          },
+          { clock: ctx.clock, faults: ctx.faults },
+        );
+      }
+      description = `${plan.name} plan for the rest of the period (plan change)`;
+      break;
+    }
     case 'wallet_topup': {
       await credit(
         accountId,
@@ -314,7 +349,10 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
       lines: [{ description, quantity: 1, unitMinor: payment.amountMinor }],
       currency: payment.currency,
       // Deposits and prepaid balances are not sales yet; VAT applies to plans only.
-      vat: payment.purpose === 'plan' ? settings.vat : { enabled: false, rateBps: 0 },
+      vat:
+        payment.purpose === 'plan' || payment.purpose === 'plan_change'
+          ? settings.vat
+          : { enabled: false, rateBps: 0 },
       business: settings.business,
       paidAt: payment.paidAt ?? ctx.clock.now(),
     },

@@ -15,6 +15,12 @@ import {
   type ReceiveResult,
 } from './webhooks.js';
 import { finishDueTrials, refundDeposit, type RefundOutcome } from './trial.js';
+import {
+  confirmPlanChange,
+  quotePlanChange,
+  type PlanChangeOffer,
+  type PlanChangeOutcome,
+} from './plan-change.js';
 import { reverifyPendingPayments, type ReverifyOptions, type ReverifyReport } from './reverify.js';
 import type { PaymentsContext } from './context.js';
 
@@ -23,6 +29,7 @@ export type { Checkout, CheckoutRequest } from './checkout.js';
 export type { FulfilmentOutcome } from './fulfilment.js';
 export type { RefundOutcome } from './trial.js';
 export type { ReverifyReport } from './reverify.js';
+export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
 export { assertTrialAllowed } from './trial.js';
 
 export interface PaymentsEvents {
@@ -90,5 +97,14 @@ export class PaymentsService {
 
   reverifyPendingPayments(options?: ReverifyOptions): Promise<ReverifyReport> {
     return reverifyPendingPayments(this.ctx, options);
+  }
+
+  /** A stored quote for moving the account's plan (core/payments/plan-change.ts). */
+  quotePlanChange(input: { accountId: string; toPlanCode: string }): Promise<PlanChangeOffer> {
+    return quotePlanChange(this.ctx, input);
+  }
+
+  confirmPlanChange(input: { accountId: string; quoteId: string }): Promise<PlanChangeOutcome> {
+    return confirmPlanChange(this.ctx, input);
   }
 }

@@ -7,6 +7,7 @@ import {
   openQuotaPeriod,
   recordUsage,
   settleLease,
+  switchQuotaWindow,
 } from '../../../core/quota.js';
 import { QuotaUsage } from '../../../models/quota-usage.js';
 import { useTestDatabase } from '../../support/database.js';
@@ -212,5 +213,43 @@ describe('quota leases', () => {
       code: 'VALIDATION_FAILED',
       details: { field: 'requestedBytes' },
     });
+  });
+});
+
+describe('switching the window at a plan change', () => {
+  const at = new Date('2026-03-05T12:00:00Z');
+  const monthEnd = new Date('2026-04-02T00:00:00Z');
+
+  it('ends the current window and opens the new allowance with the used bytes carried', async () => {
+    const accountId = newAccount();
+    await openQuotaPeriod(accountId, { ...week, limitBytes: 10_000_000_000 });
+    await recordUsage(accountId, 4_000_000_000, new Date('2026-03-04T00:00:00Z'));
+
+    const switched = await switchQuotaWindow(accountId, {
+      at,
+      periodEnd: monthEnd,
+      limitBytes: 100_000_000_000,
+    });
+    expect(switched).toMatchObject({
+      periodStart: at,
+      periodEnd: monthEnd,
+      limitBytes: 100_000_000_000,
+      usedBytes: 4_000_000_000,
+      remainingBytes: 96_000_000_000,
+    });
+    expect(await getQuotaUsage(accountId, at)).toMatchObject({ periodStart: at });
+    const ended = await QuotaUsage.findOne({ accountId, periodStart: week.periodStart }).lean();
+    expect(ended?.periodEnd).toEqual(at);
+
+    // A rerun of the same change (a retried job) finds what the first did.
+    await recordUsage(accountId, 1_000_000_000, new Date('2026-03-06T00:00:00Z'));
+    const again = await switchQuotaWindow(accountId, { at, periodEnd: monthEnd, limitBytes: 1 });
+    expect(again).toMatchObject({ limitBytes: 100_000_000_000, usedBytes: 5_000_000_000 });
+  });
+
+  it('opens the new allowance unused when no window was open', async () => {
+    const accountId = newAccount();
+    const switched = await switchQuotaWindow(accountId, { at, periodEnd: monthEnd, limitBytes: 5 });
+    expect(switched).toMatchObject({ usedBytes: 0, remainingBytes: 5 });
   });
 });

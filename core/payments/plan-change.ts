@@ -1,0 +1,339 @@
+/**
+ * Changing plan: quote (core/proration.ts's arithmetic, stored for 15
+ * minutes), then confirm, once.
+ *
+ *   quotePlanChange    -> stored quote + the customer's wording
+ *   confirmPlanChange  -> period end: the renewal will move to the new plan
+ *                         now, nothing to pay: applied at once
+ *                         now, something to pay: the saved card is charged
+ *                           (reference `chg-<quote>-card`); paid -> applied
+ *                           by fulfilment; needing the customer (2FA),
+ *                           declined, or no card: a payment link
+ *                           (`chg-<quote>-link`), applied when paid
+ *   applyPlanChange    -> the subscription moves to the new plan for the rest
+ *                         of its period (switchPlan), the quota window
+ *                         switches with the used bytes carried over
+ *                         (switchQuotaWindow), an excess credit goes to the
+ *                         wallet. The gateway sees it at its next refresh.
+ *
+ * Exactly once: the quote is claimed by one conditional update; each payment
+ * has a reference of its own, fulfilled exactly once by fulfilment.ts; apply
+ * ends by marking the quote `done`, and every step before it is idempotent
+ * (switchPlan repeats as a no-op, the window switch is keyed by the confirm
+ * time, the wallet credit by the quote). A second payment for a quote already
+ * applied (the link paid after the card went through) is credited to the
+ * wallet, never applied twice. A quote whose subscription changed before its
+ * payment arrived is not applied: the money goes to the wallet.
+ *
+ * From a trial or pay as you go the new plan is a purchase (a fresh period):
+ * the quote says so and confirming answers with `use_checkout`.
+ */
+import { DomainError, isDomainError } from '../../lib/errors.js';
+import { Payment, type PaymentRecord } from '../../models/payment.js';
+import { PaymentMethod } from '../../models/payment-method.js';
+import { Account } from '../../models/account.js';
+import { BillingQuote, type BillingQuoteRecord } from '../../models/billing-quote.js';
+import { isDuplicateKeyError } from '../../models/errors.js';
+import { toAccountId, type AccountId } from '../account-id.js';
+import { claimQuote, QUOTE_TTL_MS } from '../billing-quotes.js';
+import { getPlan, getPlanForSale } from '../plans.js';
+import { quotePlanChange as priceChange, type PlanChangeQuote } from '../proration.js';
+import { getQuotaUsage, switchQuotaWindow } from '../quota.js';
+import {
+  currentQuotaWindow,
+  getLiveSubscription,
+  getSubscription,
+  schedulePlanChange,
+  switchPlan,
+} from '../subscriptions.js';
+import { credit } from '../wallet.js';
+import type { PaymentsContext } from './context.js';
+import { fulfilPayment } from './fulfilment.js';
+
+export interface PlanChangeOffer extends PlanChangeQuote {
+  quoteId: string;
+  expiresAt: Date;
+}
+
+export type PlanChangeOutcome =
+  | { state: 'applied'; quoteId: string; toPlanCode: string; walletCreditMinor: number }
+  | { state: 'scheduled'; quoteId: string; toPlanCode: string; at: Date }
+  | {
+      state: 'payment_link';
+      quoteId: string;
+      reference: string;
+      authorizationUrl: string;
+      amountMinor: number;
+    }
+  /** The card charge's fate is not known yet (Paystack timed out); re-verification settles it. */
+  | { state: 'processing'; quoteId: string; reference: string }
+  | { state: 'use_checkout'; quoteId: string; toPlanCode: string };
+
+/** Quotes moving the account's running plan to `toPlanCode`. */
+export async function quotePlanChange(
+  ctx: PaymentsContext,
+  input: { accountId: AccountId; toPlanCode: string },
+): Promise<PlanChangeOffer> {
+  const accountId = toAccountId(input.accountId);
+  const now = ctx.clock.now();
+  const sub = await getLiveSubscription(accountId);
+  if (!sub || sub.status === 'pending_payment') {
+    throw new DomainError('NOT_FOUND', 'You have no running plan to change; choose one to buy.');
+  }
+  const [current, target, settings, counter] = await Promise.all([
+    getPlan(sub.planCode),
+    getPlanForSale(input.toPlanCode),
+    ctx.settings.get(),
+    getQuotaUsage(accountId, now),
+  ]);
+  const quote = priceChange({
+    current: {
+      planCode: sub.planCode,
+      planName: current.name,
+      planKind: sub.planKind,
+      status: sub.status,
+      pricePaidMinor: sub.priceMinor,
+      currency: sub.currency,
+      periodStart: sub.periodStart ?? null,
+      periodEnd: sub.periodEnd ?? null,
+      quota: counter ? { limitBytes: counter.limitBytes, usedBytes: counter.usedBytes } : null,
+    },
+    target,
+    now,
+    policy: { downgrades: settings.downgradeTiming },
+  });
+  const expiresAt = new Date(now.getTime() + QUOTE_TTL_MS);
+  const stored = await BillingQuote.create({
+    accountId,
+    subscriptionId: sub._id,
+    subscriptionRevision: sub.revision,
+    kind: 'plan_change',
+    currency: quote.currency,
+    refundMinor: quote.walletCreditMinor,
+    refundTo: quote.walletCreditMinor > 0 ? 'wallet' : 'none',
+    endsAt: quote.effectiveAt,
+    toPlanCode: quote.toPlanCode,
+    effective: quote.effective,
+    dueNowMinor: quote.dueNowMinor,
+    ...(quote.renewalPriceMinor === null ? {} : { newPriceMinor: quote.renewalPriceMinor }),
+    lines: quote.lines,
+    expiresAt,
+  });
+  return { ...quote, quoteId: String(stored._id), expiresAt };
+}
+
+/** Carries out a plan change the customer confirmed (see the file comment). */
+export async function confirmPlanChange(
+  ctx: PaymentsContext,
+  input: { accountId: AccountId; quoteId: string },
+): Promise<PlanChangeOutcome> {
+  const accountId = toAccountId(input.accountId);
+  const quote = await claimQuote(accountId, input.quoteId, ctx.clock.now(), 'plan_change');
+  const quoteId = String(quote._id);
+  const toPlanCode = quote.toPlanCode ?? '';
+  if (quote.status === 'done') return doneOutcome(quote);
+
+  const sub = await getSubscription(quote.subscriptionId);
+  if (sub.planKind !== 'recurring') {
+    // A fresh period is a purchase: the plan checkout ends the trial or PAYG when paid.
+    await markDone(ctx, quoteId);
+    return { state: 'use_checkout', quoteId, toPlanCode };
+  }
+  if (quote.effective === 'period_end') {
+    await schedulePlanChange(sub._id, {
+      planCode: toPlanCode,
+      changeRef: quoteId,
+      clock: ctx.clock,
+    });
+    await markDone(ctx, quoteId);
+    return { state: 'scheduled', quoteId, toPlanCode, at: quote.endsAt };
+  }
+  if ((quote.dueNowMinor ?? 0) === 0) {
+    await applyPlanChange(ctx, quoteId);
+    return doneOutcome((await BillingQuote.findById(quoteId).lean<BillingQuoteRecord>()) ?? quote);
+  }
+  return payForChange(ctx, quote);
+}
+
+/** The card first, a link when the card cannot be charged without the customer. */
+async function payForChange(
+  ctx: PaymentsContext,
+  quote: BillingQuoteRecord,
+): Promise<PlanChangeOutcome> {
+  const quoteId = String(quote._id);
+  const amountMinor = quote.dueNowMinor ?? 0;
+  const account = await Account.findById(quote.accountId, { email: 1 }).lean<{ email?: string }>();
+  if (!account?.email) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      'Add your email address first: Paystack sends the receipt there.',
+      {
+        details: { field: 'email' },
+      },
+    );
+  }
+  const card = await PaymentMethod.findOne({ accountId: quote.accountId })
+    .sort({ updatedAt: -1 })
+    .lean<{ authorizationCode: string; email: string }>();
+  if (card) {
+    const reference = `chg-${quoteId}-card`;
+    const payment = await pendingPayment(ctx, quote, reference, card.email);
+    if (payment.status === 'paid') return { state: 'processing', quoteId, reference };
+    try {
+      const charged = await ctx.provider.chargeAuthorization({
+        reference,
+        amountMinor,
+        currency: quote.currency,
+        email: card.email,
+        authorizationCode: card.authorizationCode,
+        metadata: { purpose: 'plan_change', quoteId },
+      });
+      ctx.faults.reach('plan_change.card_charged');
+      if (charged.status === 'success') {
+        const outcome = await fulfilPayment(ctx, reference);
+        if (outcome.state === 'fulfilled') {
+          return doneOutcome(
+            (await BillingQuote.findById(quoteId).lean<BillingQuoteRecord>()) ?? quote,
+          );
+        }
+        return { state: 'processing', quoteId, reference };
+      }
+      // Declined, or waiting for the customer (2FA): the link below.
+    } catch (error) {
+      if (isDomainError(error, 'UPSTREAM_FAILED')) {
+        // Charged or not, we do not know: no link (it could charge twice);
+        // re-verification of pending payments settles this reference.
+        return { state: 'processing', quoteId, reference };
+      }
+      if (!isDomainError(error, 'PAYMENT_REJECTED')) throw error;
+    }
+  }
+  const reference = `chg-${quoteId}-link`;
+  const payment = await pendingPayment(ctx, quote, reference, account.email);
+  if (payment.authorizationUrl) {
+    return {
+      state: 'payment_link',
+      quoteId,
+      reference,
+      authorizationUrl: payment.authorizationUrl,
+      amountMinor,
+    };
+  }
+  const link = await ctx.provider.initializeTransaction({
+    reference,
+    amountMinor,
+    currency: quote.currency,
+    email: account.email,
+    callbackUrl: `${ctx.publicUrl}/payments/callback`,
+    metadata: { purpose: 'plan_change', quoteId },
+  });
+  await Payment.updateOne(
+    { reference },
+    { $set: { authorizationUrl: link.authorizationUrl, accessCode: link.accessCode } },
+  );
+  return {
+    state: 'payment_link',
+    quoteId,
+    reference,
+    authorizationUrl: link.authorizationUrl,
+    amountMinor,
+  };
+}
+
+/** The payment of one attempt at paying a quote, created once per reference. */
+async function pendingPayment(
+  ctx: PaymentsContext,
+  quote: BillingQuoteRecord,
+  reference: string,
+  email: string,
+): Promise<PaymentRecord> {
+  try {
+    await Payment.create({
+      reference,
+      accountId: quote.accountId,
+      purpose: 'plan_change',
+      planCode: quote.toPlanCode,
+      amountMinor: quote.dueNowMinor ?? 0,
+      currency: quote.currency,
+      email,
+      openedAt: ctx.clock.now(),
+      metadata: { quoteId: String(quote._id) },
+    });
+  } catch (error) {
+    if (!isDuplicateKeyError(error)) throw error;
+  }
+  return Payment.findOne({ reference }).lean<PaymentRecord>().orFail();
+}
+
+/**
+ * Applies a confirmed quote: fulfilment calls it when a plan-change payment
+ * is paid (`paymentRef`), confirm when nothing is due. Returns 'applied', or
+ * 'already' / 'stale' when the payment must go to the wallet instead.
+ */
+export async function applyPlanChange(
+  ctx: PaymentsContext,
+  quoteId: string,
+): Promise<'applied' | 'already' | 'stale'> {
+  const quote = await BillingQuote.findById(quoteId).lean<BillingQuoteRecord>().orFail();
+  if (quote.status === 'done') return 'already';
+  if (quote.status === 'stale') return 'stale';
+  const toPlanCode = quote.toPlanCode ?? '';
+  const sub = await getSubscription(quote.subscriptionId);
+  const resumed = sub.planCode === toPlanCode;
+  if (!resumed && (sub.revision !== quote.subscriptionRevision || sub.status !== 'active')) {
+    await BillingQuote.updateOne(
+      { _id: quote._id, status: { $ne: 'done' } },
+      { $set: { status: 'stale' } },
+    );
+    return 'stale';
+  }
+  const plan = await getPlan(toPlanCode);
+  const at = quote.confirmedAt ?? ctx.clock.now();
+  const switched = await switchPlan(sub._id, {
+    planCode: toPlanCode,
+    priceMinor: quote.newPriceMinor ?? 0,
+    changeRef: quoteId,
+    clock: ctx.clock,
+  });
+  ctx.faults.reach('plan_change.switched');
+  const window = plan.quota ? currentQuotaWindow(switched.subscription, at) : null;
+  if (plan.quota && window) {
+    await switchQuotaWindow(String(quote.accountId), {
+      at,
+      periodEnd: window.end,
+      limitBytes: plan.quota.bytes,
+    });
+  }
+  ctx.faults.reach('plan_change.quota_switched');
+  if (quote.refundTo === 'wallet' && quote.refundMinor > 0) {
+    await credit(
+      String(quote.accountId),
+      {
+        amountMinor: quote.refundMinor,
+        currency: quote.currency,
+        key: `plan-change:${quoteId}`,
+        kind: 'credit',
+        reference: quoteId,
+        description: `Unused part of your plan, on moving to ${plan.name}`,
+      },
+      { clock: ctx.clock, faults: ctx.faults },
+    );
+  }
+  await markDone(ctx, quoteId);
+  return 'applied';
+}
+
+async function markDone(ctx: PaymentsContext, quoteId: string): Promise<void> {
+  await BillingQuote.updateOne(
+    { _id: quoteId, status: 'confirming' },
+    { $set: { status: 'done', doneAt: ctx.clock.now() } },
+  );
+}
+
+function doneOutcome(quote: BillingQuoteRecord): PlanChangeOutcome {
+  const quoteId = String(quote._id);
+  const toPlanCode = quote.toPlanCode ?? '';
+  if (quote.effective === 'period_end')
+    return { state: 'scheduled', quoteId, toPlanCode, at: quote.endsAt };
+  return { state: 'applied', quoteId, toPlanCode, walletCreditMinor: quote.refundMinor };
+}
