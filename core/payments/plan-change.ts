@@ -5,11 +5,9 @@
  *   quotePlanChange    -> stored quote + the customer's wording
  *   confirmPlanChange  -> period end: the renewal will move to the new plan
  *                         now, nothing to pay: applied at once
- *                         now, something to pay: the saved card is charged
- *                           (reference `chg-<quote>-card`); paid -> applied
- *                           by fulfilment; needing the customer (2FA),
- *                           declined, or no card: a payment link
- *                           (`chg-<quote>-link`), applied when paid
+ *                         now, something to pay: card-or-link.ts (the
+ *                           saved card, `chg-<quote>-card`; or a link,
+ *                           `chg-<quote>-link`), applied by fulfilment when paid
  *   applyPlanChange    -> the subscription moves to the new plan for the rest
  *                         of its period (switchPlan), the quota window
  *                         switches with the used bytes carried over
@@ -28,12 +26,7 @@
  * From a trial or pay as you go the new plan is a purchase (a fresh period):
  * the quote says so and confirming answers with `use_checkout`.
  */
-import { DomainError, isDomainError } from '../../lib/errors.js';
-import { Payment, type PaymentRecord } from '../../models/payment.js';
-import { PaymentMethod } from '../../models/payment-method.js';
-import { Account } from '../../models/account.js';
 import { BillingQuote, type BillingQuoteRecord } from '../../models/billing-quote.js';
-import { isDuplicateKeyError } from '../../models/errors.js';
 import { toAccountId, type AccountId } from '../account-id.js';
 import { claimQuote, QUOTE_TTL_MS } from '../billing-quotes.js';
 import { getPlan, getPlanForSale } from '../plans.js';
@@ -47,8 +40,9 @@ import {
   switchPlan,
 } from '../subscriptions.js';
 import { credit } from '../wallet.js';
+import { DomainError } from '../../lib/errors.js';
 import type { PaymentsContext } from './context.js';
-import { fulfilPayment } from './fulfilment.js';
+import { chargeCardOrLink } from './card-or-link.js';
 
 export interface PlanChangeOffer extends PlanChangeQuote {
   quoteId: string;
@@ -155,114 +149,40 @@ export async function confirmPlanChange(
   return payForChange(ctx, quote);
 }
 
-/** The card first, a link when the card cannot be charged without the customer. */
+/** The card first, a link when the card cannot be charged without the customer (card-or-link.ts). */
 async function payForChange(
   ctx: PaymentsContext,
   quote: BillingQuoteRecord,
 ): Promise<PlanChangeOutcome> {
   const quoteId = String(quote._id);
   const amountMinor = quote.dueNowMinor ?? 0;
-  const account = await Account.findById(quote.accountId, { email: 1 }).lean<{ email?: string }>();
-  if (!account?.email) {
-    throw new DomainError(
-      'VALIDATION_FAILED',
-      'Add your email address first: Paystack sends the receipt there.',
-      {
-        details: { field: 'email' },
-      },
-    );
-  }
-  const card = await PaymentMethod.findOne({ accountId: quote.accountId })
-    .sort({ updatedAt: -1 })
-    .lean<{ authorizationCode: string; email: string }>();
-  if (card) {
-    const reference = `chg-${quoteId}-card`;
-    const payment = await pendingPayment(ctx, quote, reference, card.email);
-    if (payment.status === 'paid') return { state: 'processing', quoteId, reference };
-    try {
-      const charged = await ctx.provider.chargeAuthorization({
-        reference,
-        amountMinor,
-        currency: quote.currency,
-        email: card.email,
-        authorizationCode: card.authorizationCode,
-        metadata: { purpose: 'plan_change', quoteId },
-      });
-      ctx.faults.reach('plan_change.card_charged');
-      if (charged.status === 'success') {
-        const outcome = await fulfilPayment(ctx, reference);
-        if (outcome.state === 'fulfilled') {
-          return doneOutcome(
-            (await BillingQuote.findById(quoteId).lean<BillingQuoteRecord>()) ?? quote,
-          );
-        }
-        return { state: 'processing', quoteId, reference };
-      }
-      // Declined, or waiting for the customer (2FA): the link below.
-    } catch (error) {
-      if (isDomainError(error, 'UPSTREAM_FAILED')) {
-        // Charged or not, we do not know: no link (it could charge twice);
-        // re-verification of pending payments settles this reference.
-        return { state: 'processing', quoteId, reference };
-      }
-      if (!isDomainError(error, 'PAYMENT_REJECTED')) throw error;
-    }
-  }
-  const reference = `chg-${quoteId}-link`;
-  const payment = await pendingPayment(ctx, quote, reference, account.email);
-  if (payment.authorizationUrl) {
-    return {
-      state: 'payment_link',
-      quoteId,
-      reference,
-      authorizationUrl: payment.authorizationUrl,
-      amountMinor,
-    };
-  }
-  const link = await ctx.provider.initializeTransaction({
-    reference,
+  const charged = await chargeCardOrLink(ctx, {
+    accountId: quote.accountId,
     amountMinor,
     currency: quote.currency,
-    email: account.email,
-    callbackUrl: `${ctx.publicUrl}/payments/callback`,
-    metadata: { purpose: 'plan_change', quoteId },
+    referenceBase: `chg-${quoteId}`,
+    purpose: 'plan_change',
+    ...(quote.toPlanCode ? { planCode: quote.toPlanCode } : {}),
+    metadata: { quoteId },
+    faultPrefix: 'plan_change',
   });
-  await Payment.updateOne(
-    { reference },
-    { $set: { authorizationUrl: link.authorizationUrl, accessCode: link.accessCode } },
-  );
-  return {
-    state: 'payment_link',
-    quoteId,
-    reference,
-    authorizationUrl: link.authorizationUrl,
-    amountMinor,
-  };
-}
-
-/** The payment of one attempt at paying a quote, created once per reference. */
-async function pendingPayment(
-  ctx: PaymentsContext,
-  quote: BillingQuoteRecord,
-  reference: string,
-  email: string,
-): Promise<PaymentRecord> {
-  try {
-    await Payment.create({
-      reference,
-      accountId: quote.accountId,
-      purpose: 'plan_change',
-      planCode: quote.toPlanCode,
-      amountMinor: quote.dueNowMinor ?? 0,
-      currency: quote.currency,
-      email,
-      openedAt: ctx.clock.now(),
-      metadata: { quoteId: String(quote._id) },
-    });
-  } catch (error) {
-    if (!isDuplicateKeyError(error)) throw error;
+  switch (charged.state) {
+    case 'paid':
+      if (!charged.fulfilled) return { state: 'processing', quoteId, reference: charged.reference };
+      return doneOutcome(
+        (await BillingQuote.findById(quoteId).lean<BillingQuoteRecord>()) ?? quote,
+      );
+    case 'processing':
+      return { state: 'processing', quoteId, reference: charged.reference };
+    case 'payment_link':
+      return {
+        state: 'payment_link',
+        quoteId,
+        reference: charged.reference,
+        authorizationUrl: charged.authorizationUrl,
+        amountMinor,
+      };
   }
-  return Payment.findOne({ reference }).lean<PaymentRecord>().orFail();
 }
 
 /**
