@@ -1,7 +1,8 @@
 /**
  * The payment duties that must run even when nobody calls: processing stored
  * webhook events that are due again, the re-verification safety net (which also
- * resumes half-finished fulfilments and refunds), and ending trials that are up.
+ * resumes half-finished fulfilments and refunds), ending trials that are up, and
+ * renewals with dunning (core/payments/renewals.ts).
  * Each job calls one core function; each is idempotent.
  */
 import type { Agenda } from 'agenda';
@@ -11,6 +12,7 @@ export const paymentJobNames = {
   processWebhooks: 'payments.process-due-webhooks',
   reverify: 'payments.reverify-pending',
   finishTrials: 'payments.finish-due-trials',
+  renewals: 'payments.renewals-and-dunning',
 } as const;
 
 export async function registerPaymentJobs(
@@ -26,7 +28,11 @@ export async function registerPaymentJobs(
   agenda.define(paymentJobNames.finishTrials, async () => {
     await payments.finishDueTrials();
   });
+  agenda.define(paymentJobNames.renewals, async () => {
+    await payments.runRenewals();
+  });
   await agenda.every('1 minute', paymentJobNames.processWebhooks);
   await agenda.every('5 minutes', paymentJobNames.reverify);
   await agenda.every('5 minutes', paymentJobNames.finishTrials);
+  await agenda.every('5 minutes', paymentJobNames.renewals);
 }

@@ -7,7 +7,13 @@ import mongoose, {
 import { CURRENCIES } from '../lib/money.js';
 import { REFUND_STATUSES } from '../lib/payment-provider.js';
 
-export const paymentPurposes = ['plan', 'trial_deposit', 'wallet_topup', 'plan_change'] as const;
+export const paymentPurposes = [
+  'plan',
+  'trial_deposit',
+  'wallet_topup',
+  'plan_change',
+  'renewal',
+] as const;
 export type PaymentPurpose = (typeof paymentPurposes)[number];
 
 /**

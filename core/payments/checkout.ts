@@ -232,8 +232,9 @@ async function priceOf(
       return { amountMinor, planCode: undefined };
     }
     case 'plan_change':
-      // Paid per quote, from core/payments/plan-change.ts, never through a checkout.
-      throw new DomainError('VALIDATION_FAILED', 'Change plans with a quote, not a checkout.');
+    case 'renewal':
+      // Charged by core/payments/plan-change.ts and renewals.ts, never through a checkout.
+      throw new DomainError('VALIDATION_FAILED', 'This payment is not bought through a checkout.');
   }
 }
 

@@ -17,7 +17,14 @@ import { Payment, type PaymentRecord } from '../../models/payment.js';
 import { PaymentMethod } from '../../models/payment-method.js';
 import { isDomainError } from '../../lib/errors.js';
 import type { VerifiedTransaction } from '../../lib/payment-provider.js';
-import { activateFromPayment, cancel, getLiveSubscription } from '../subscriptions.js';
+import {
+  activateFromPayment,
+  cancel,
+  getLiveSubscription,
+  getSubscription,
+  recoverFromPastDue,
+  renewPeriod,
+} from '../subscriptions.js';
 import { credit } from '../wallet.js';
 import { issueInvoice } from '../invoices.js';
 import { notify, notifyAdmins } from '../notifications.js';
@@ -320,6 +327,14 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
       description = `${plan.name} plan for the rest of the period (plan change)`;
       break;
     }
+    case 'renewal': {
+      const renewed = await renewFromPayment(ctx, payment);
+      const plan = await getPlan(payment.planCode ?? '');
+      description = renewed
+        ? `${plan.name} plan, next period (renewal)`
+        : 'Renewal paid after the period was settled (credited to the wallet)';
+      break;
+    }
     case 'wallet_topup': {
       await credit(
         accountId,
@@ -370,6 +385,42 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
     { clock: ctx.clock },
   );
   ctx.faults.reach('fulfil.notified');
+}
+
+/**
+ * A paid renewal: the next period, once. Paid for a period that was renewed
+ * meanwhile (another attempt went through) or for a plan that ended, the
+ * money goes to the wallet instead. Returns whether it renewed.
+ */
+async function renewFromPayment(ctx: PaymentsContext, payment: PaymentRecord): Promise<boolean> {
+  const metadata = (payment.metadata ?? {}) as { subscriptionId?: unknown; periodEnd?: unknown };
+  const subscriptionId = typeof metadata.subscriptionId === 'string' ? metadata.subscriptionId : '';
+  const forPeriodEnd = typeof metadata.periodEnd === 'string' ? metadata.periodEnd : '';
+  const sub = await getSubscription(subscriptionId);
+  const renewable = sub.status === 'active' || sub.status === 'past_due';
+  const samePeriod = sub.periodEnd?.toISOString() === forPeriodEnd;
+  if (sub.renewalPaymentRefs.includes(payment.reference)) return true;
+  if (renewable && samePeriod) {
+    if (sub.status === 'past_due') {
+      await recoverFromPastDue(sub._id, { paymentRef: payment.reference, clock: ctx.clock });
+    } else {
+      await renewPeriod(sub._id, { paymentRef: payment.reference, clock: ctx.clock });
+    }
+    return true;
+  }
+  await credit(
+    String(payment.accountId),
+    {
+      amountMinor: payment.amountMinor,
+      currency: payment.currency,
+      key: `renewal-payment:${payment.reference}`,
+      kind: 'credit',
+      reference: payment.reference,
+      description: 'Renewal paid after the period was settled',
+    },
+    { clock: ctx.clock, faults: ctx.faults },
+  );
+  return false;
 }
 
 async function saveReusableCard(payment: PaymentRecord): Promise<void> {

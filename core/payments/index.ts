@@ -21,6 +21,7 @@ import {
   type PlanChangeOffer,
   type PlanChangeOutcome,
 } from './plan-change.js';
+import { renewOne, runRenewals, type RenewalOutcome } from './renewals.js';
 import { reverifyPendingPayments, type ReverifyOptions, type ReverifyReport } from './reverify.js';
 import type { PaymentsContext } from './context.js';
 
@@ -30,6 +31,7 @@ export type { FulfilmentOutcome } from './fulfilment.js';
 export type { RefundOutcome } from './trial.js';
 export type { ReverifyReport } from './reverify.js';
 export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
+export type { RenewalOutcome } from './renewals.js';
 export { assertTrialAllowed } from './trial.js';
 
 export interface PaymentsEvents {
@@ -106,5 +108,15 @@ export class PaymentsService {
 
   confirmPlanChange(input: { accountId: string; quoteId: string }): Promise<PlanChangeOutcome> {
     return confirmPlanChange(this.ctx, input);
+  }
+
+  /** One renewal and dunning pass (core/payments/renewals.ts); the jobs role runs it. */
+  runRenewals(): Promise<RenewalOutcome[]> {
+    return runRenewals(this.ctx);
+  }
+
+  /** The renewal step due now for one subscription (an admin's "retry the renewal now"). */
+  renewSubscription(subscriptionId: string): Promise<RenewalOutcome> {
+    return renewOne(this.ctx, subscriptionId);
   }
 }

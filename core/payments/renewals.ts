@@ -1,0 +1,141 @@
+/**
+ * Renewals and dunning, one pass over the subscriptions that need it (the
+ * jobs role runs it every few minutes; every step is safe to repeat):
+ *
+ *   active, period over, not set to cancel
+ *     -> attempt 0: charge the saved card for the next period (card-or-link.ts)
+ *        paid        -> fulfilment renews (renewPeriod): the next period and,
+ *                       at the gateway's next connection, a new quota window
+ *        not paid    -> past_due with a grace period (settings.graceDays), a
+ *                       payment link, and a `payment_failed` notice with it
+ *   past_due, grace running
+ *     -> attempt n at each dunning offset (settings.dunningOffsetsHours after
+ *        the period end): the card again, else a fresh link and notice
+ *   past_due, grace over -> expired (access stops)
+ *   active and set to cancel, period over -> cancelled
+ *
+ * Exactly once: each attempt is keyed by (subscription, period end, attempt),
+ * in its payment references `ren-<subscription>-<period end ms>-<n>-card|link`;
+ * an attempt that has a payment already is not made again. A payment for a
+ * period that was renewed meanwhile (a link paid after the card went through
+ * on a later attempt) goes to the wallet in fulfilment, never renews twice.
+ */
+import type { Types } from 'mongoose';
+import { isDomainError } from '../../lib/errors.js';
+import { Payment } from '../../models/payment.js';
+import { Subscription, type SubscriptionRecord } from '../../models/subscription.js';
+import { notify } from '../notifications.js';
+import { priceForRenewal } from '../plans.js';
+import { expire, getSubscription, listDueForExpiry, markPastDue } from '../subscriptions.js';
+import { chargeCardOrLink } from './card-or-link.js';
+import type { PaymentsContext } from './context.js';
+
+export type RenewalOutcome =
+  | { subscriptionId: string; state: 'renewed'; reference: string }
+  | { subscriptionId: string; state: 'payment_link'; reference: string; attempt: number }
+  | { subscriptionId: string; state: 'processing'; reference: string }
+  | { subscriptionId: string; state: 'waiting'; attempt: number }
+  | { subscriptionId: string; state: 'ended'; status: 'expired' | 'cancelled' };
+
+const HOUR = 3_600_000;
+
+/** One pass: renew what is due, chase what is past due, end what ran out. */
+export async function runRenewals(ctx: PaymentsContext): Promise<RenewalOutcome[]> {
+  const now = ctx.clock.now();
+  const outcomes: RenewalOutcome[] = [];
+  for (const sub of await listDueForExpiry(now)) {
+    const ended = await expire(sub._id, { clock: ctx.clock });
+    const status = ended.subscription.status === 'cancelled' ? 'cancelled' : 'expired';
+    outcomes.push({ subscriptionId: String(sub._id), state: 'ended', status });
+  }
+  const due = await Subscription.find({
+    planKind: 'recurring',
+    $or: [
+      { status: 'active', cancelAtPeriodEnd: false, periodEnd: { $lte: now } },
+      { status: 'past_due', graceEndsAt: { $gt: now } },
+    ],
+  })
+    .sort({ periodEnd: 1 })
+    .lean<SubscriptionRecord[]>();
+  for (const sub of due) {
+    try {
+      outcomes.push(await renewOne(ctx, sub._id));
+    } catch (error) {
+      // One customer's failure (Paystack down, a bad card record) must not stop the others.
+      if (!isDomainError(error)) throw error;
+      ctx.logger.warn({ err: error, subscriptionId: String(sub._id) }, 'renewal.failed');
+    }
+  }
+  return outcomes;
+}
+
+/** The renewal step due now for one subscription (see the file comment). */
+export async function renewOne(
+  ctx: PaymentsContext,
+  subscriptionId: Types.ObjectId | string,
+): Promise<RenewalOutcome> {
+  const sub = await getSubscription(subscriptionId);
+  const id = String(sub._id);
+  const now = ctx.clock.now();
+  const periodEnd = sub.periodEnd;
+  if (!periodEnd || periodEnd.getTime() > now.getTime()) {
+    return { subscriptionId: id, state: 'waiting', attempt: 0 };
+  }
+  const settings = await ctx.settings.get();
+  const elapsedHours = (now.getTime() - periodEnd.getTime()) / HOUR;
+  const attempt = settings.dunningOffsetsHours.filter((hours) => hours <= elapsedHours).length;
+  const base = `ren-${id}-${periodEnd.getTime()}-${attempt}`;
+  const tried = await Payment.findOne({ reference: { $in: [`${base}-card`, `${base}-link`] } })
+    .sort({ createdAt: -1 })
+    .lean<{ reference: string; status: string }>();
+  if (tried && sub.status === 'past_due') {
+    // This attempt was made (a link is out, or the card is being verified): wait for the next.
+    return { subscriptionId: id, state: 'waiting', attempt };
+  }
+
+  const price = await priceForRenewal({
+    planCode: sub.scheduledPlanCode ?? sub.planCode,
+    currency: sub.currency,
+  });
+  const charged = await chargeCardOrLink(ctx, {
+    accountId: sub.accountId,
+    amountMinor: price.priceMinor,
+    currency: price.currency,
+    referenceBase: base,
+    purpose: 'renewal',
+    planCode: sub.scheduledPlanCode ?? sub.planCode,
+    metadata: { subscriptionId: id, periodEnd: periodEnd.toISOString() },
+    faultPrefix: 'renewal',
+  });
+  if (charged.state === 'paid') {
+    return charged.fulfilled
+      ? { subscriptionId: id, state: 'renewed', reference: charged.reference }
+      : { subscriptionId: id, state: 'processing', reference: charged.reference };
+  }
+  if (charged.state === 'processing') {
+    return { subscriptionId: id, state: 'processing', reference: charged.reference };
+  }
+  // Not paid by the card: past due (with its grace) and the customer gets the link.
+  await markPastDue(sub._id, { clock: ctx.clock, grace: { days: settings.graceDays } });
+  const current = await getSubscription(sub._id);
+  await notify(
+    {
+      accountId: String(sub.accountId),
+      event: 'payment_failed',
+      period: charged.reference,
+      data: {
+        reference: charged.reference,
+        purpose: 'renewal',
+        planCode: sub.scheduledPlanCode ?? sub.planCode,
+        amountMinor: price.priceMinor,
+        currency: price.currency,
+        authorizationUrl: charged.authorizationUrl,
+        cardDeclined: charged.cardDeclined,
+        graceEndsAt: current.graceEndsAt?.toISOString(),
+        attempt,
+      },
+    },
+    { clock: ctx.clock },
+  );
+  return { subscriptionId: id, state: 'payment_link', reference: charged.reference, attempt };
+}
