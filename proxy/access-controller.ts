@@ -49,6 +49,7 @@ import {
   type AccessFacts,
   type ParsedProxyUsername,
 } from '../core/proxy-credentials.js';
+import { paygHourKey } from '../core/payg.js';
 import { openQuotaPeriod } from '../core/quota.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
@@ -989,7 +990,7 @@ export class GatewayAccessController implements AccessController {
     rateMinor: number,
     currency: NonNullable<Entitlements['paygCurrency']>,
   ): Promise<boolean> {
-    const base = `payg:${accountId}:${hour.toISOString()}`;
+    const base = paygHourKey(accountId, hour);
     for (let attempt = 0; attempt < MAX_PAYG_KEY_ATTEMPTS; attempt++) {
       const result = await debit(
         accountId,
