@@ -5,7 +5,6 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { seedPlans } from '../../core/plans.js';
-import { activateFromPayment } from '../../core/subscriptions.js';
 import { getSeat, listSeats } from '../../core/team.js';
 import {
   createSeatInvite,
@@ -14,44 +13,20 @@ import {
   revokeSeatInvite,
 } from '../../core/team-invites.js';
 import { TestClock } from '../../lib/clock.js';
-import { DomainError } from '../../lib/errors.js';
-import { Account } from '../../models/account.js';
+import { accountOnPlan, newAccountId } from '../support/accounts.js';
 import { useTestDatabase } from '../support/database.js';
+import { reasonOf } from '../support/refusals.js';
 
 const clock = new TestClock('2026-03-02T10:30:00.000Z');
 useTestDatabase();
-let paymentCounter = 0;
 const GB = 1_000_000_000;
 
 beforeAll(async () => {
   await seedPlans(clock);
 });
 
-async function account(): Promise<string> {
-  return String((await Account.create({}))._id);
-}
-
-async function ownerOn(planCode: string): Promise<string> {
-  const accountId = await account();
-  paymentCounter += 1;
-  await activateFromPayment({
-    accountId,
-    planCode,
-    paymentRef: `ref_inv_${paymentCounter}`,
-    clock,
-  });
-  return accountId;
-}
-
-async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof DomainError) return error.details?.reason ?? error.code;
-    throw error;
-  }
-  return 'accepted';
-}
+const account = newAccountId;
+const ownerOn = (planCode: string): Promise<string> => accountOnPlan(planCode, clock);
 
 describe('team invites', () => {
   it('lets the invited person join with the caps the owner chose, once', async () => {

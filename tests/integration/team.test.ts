@@ -1,37 +1,22 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { seedPlans } from '../../core/plans.js';
 import { getQuotaUsage } from '../../core/quota.js';
-import { activateFromPayment } from '../../core/subscriptions.js';
 import { addSeat, getSeat, listSeats, removeSeat, setSeatCaps } from '../../core/team.js';
 import { TestClock } from '../../lib/clock.js';
 import { DomainError } from '../../lib/errors.js';
-import { Account } from '../../models/account.js';
 import { UsageBucket } from '../../models/usage-bucket.js';
+import { accountOnPlan, newAccountId } from '../support/accounts.js';
 import { useTestDatabase } from '../support/database.js';
 
 const clock = new TestClock('2026-03-02T10:30:00.000Z');
 useTestDatabase();
-let paymentCounter = 0;
 
 beforeAll(async () => {
   await seedPlans(clock);
 });
 
-async function account(): Promise<string> {
-  return String((await Account.create({}))._id);
-}
-
-async function ownerOn(planCode: string): Promise<string> {
-  const accountId = await account();
-  paymentCounter += 1;
-  await activateFromPayment({
-    accountId,
-    planCode,
-    paymentRef: `ref_team_${paymentCounter}`,
-    clock,
-  });
-  return accountId;
-}
+const account = newAccountId;
+const ownerOn = (planCode: string): Promise<string> => accountOnPlan(planCode, clock);
 
 /** The DomainError a promise rejects with. */
 async function refusal(promise: Promise<unknown>): Promise<DomainError> {

@@ -16,11 +16,11 @@ import {
 } from '../../../core/subscriptions.js';
 import { getWallet } from '../../../core/wallet.js';
 import { TestClock } from '../../../lib/clock.js';
-import { DomainError } from '../../../lib/errors.js';
 import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { Account } from '../../../models/account.js';
 import { Notification } from '../../../models/notification.js';
 import { useTestDatabase } from '../../support/database.js';
+import { reasonOf } from '../../support/refusals.js';
 
 useTestDatabase();
 const GB = 1_000_000_000;
@@ -165,16 +165,6 @@ describe('cancelling at the end of the period', () => {
 });
 
 describe('quotes that cannot be confirmed', () => {
-  const reasonOf = async (attempt: Promise<unknown>): Promise<unknown> => {
-    try {
-      await attempt;
-    } catch (error) {
-      if (error instanceof DomainError) return error.details?.reason ?? error.code;
-      throw error;
-    }
-    return 'confirmed';
-  };
-
   it('refuses an expired quote and changes nothing', async () => {
     const { accountId, subscriptionId } = await personalCustomer(0);
     const quote = await quoteCancellation(ctx(), { accountId, when: 'now' });

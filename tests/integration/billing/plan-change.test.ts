@@ -18,10 +18,10 @@ import {
 } from '../../../core/subscriptions.js';
 import { getWallet } from '../../../core/wallet.js';
 import { listInvoices } from '../../../core/invoices.js';
-import { DomainError } from '../../../lib/errors.js';
 import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { Payment } from '../../../models/payment.js';
 import { useTestDatabase } from '../../support/database.js';
+import { reasonOf } from '../../support/refusals.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 
 useTestDatabase();
@@ -61,16 +61,6 @@ async function customerOn(planCode: string, usedGB: number, afterDays: number) {
   });
   if (usedGB > 0) await recordUsage(accountId, usedGB * GB, h.clock.now());
   return { accountId, subscription: sub };
-}
-
-async function reasonOf(attempt: Promise<unknown>): Promise<unknown> {
-  try {
-    await attempt;
-  } catch (error) {
-    if (error instanceof DomainError) return error.details?.reason ?? error.code;
-    throw error;
-  }
-  return 'confirmed';
 }
 
 describe('upgrading', () => {
