@@ -110,26 +110,28 @@ describe('roll-over in core/quota.ts', () => {
 });
 
 describe('roll-over through the gateway', () => {
-  /** A Starter customer (10 GB a week from activation) who used `usedGB` in week one. */
-  async function starterAfterWeekOne(usedGB: number) {
+  /**
+   * A Starter customer (10 GB a week from activation) who connects, uses
+   * `usedGB` in week one, and connects again a week later: that connection
+   * opens week two. Resolves to week two's counter.
+   */
+  async function weekTwoAfterUsing(usedGB: number) {
     const customer = await newCustomer('starter', clock);
     const controller = await controllers.start();
-    const first = grantOf(
-      await controller.authorize(request(customer, { protocol: 'https', port: HTTPS_PORT })),
-    );
-    first.close();
+    const connect = async () =>
+      grantOf(
+        await controller.authorize(request(customer, { protocol: 'https', port: HTTPS_PORT })),
+      ).close();
+    await connect();
     await recordUsage(customer.accountId, usedGB * GB, clock.now());
-    return { customer, controller };
+    await controller.flush({ returnLeases: true });
+    clock.advance(7 * 86_400_000);
+    await connect();
+    return getQuotaUsage(customer.accountId, clock.now());
   }
 
   it('is off on the default plans', async () => {
-    const { customer, controller } = await starterAfterWeekOne(3);
-    await controller.flush({ returnLeases: true });
-    clock.advance(7 * 86_400_000);
-    grantOf(
-      await controller.authorize(request(customer, { protocol: 'https', port: HTTPS_PORT })),
-    ).close();
-    expect(await getQuotaUsage(customer.accountId, clock.now())).toMatchObject({
+    expect(await weekTwoAfterUsing(3)).toMatchObject({
       limitBytes: 10 * GB,
       carryOverBytes: 0,
     });
@@ -138,15 +140,9 @@ describe('roll-over through the gateway', () => {
   it('opens the next week with the unused data when the plan rolls over', async () => {
     await Plan.updateOne({ code: 'starter' }, { $set: { 'quota.rolloverCapBytes': 5 * GB } });
     try {
-      const { customer, controller } = await starterAfterWeekOne(8);
-      await controller.refresh(); // the plan as edited
-      await controller.flush({ returnLeases: true });
-      clock.advance(7 * 86_400_000);
-      grantOf(
-        await controller.authorize(request(customer, { protocol: 'https', port: HTTPS_PORT })),
-      ).close();
-      // 10 GB - 8 GB used = 2 GB unused (under the 5 GB cap).
-      expect(await getQuotaUsage(customer.accountId, clock.now())).toMatchObject({
+      // 10 GB - 8 GB used = 2 GB unused (under the 5 GB cap). A new
+      // controller reads the plan as edited.
+      expect(await weekTwoAfterUsing(8)).toMatchObject({
         limitBytes: 12 * GB,
         carryOverBytes: 2 * GB,
       });
