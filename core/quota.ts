@@ -292,24 +292,33 @@ export async function recordUsage(
 
 /**
  * Raises the limit of the period containing `now` (an extra data purchase, an
- * admin grant). Returns the period, or null when none is open. Callers make it
- * idempotent by keying the purchase (the payment reference) before calling.
+ * admin grant). Returns the period, or null when none is open. With `key`
+ * (the payment reference) the addition counts once however often it is
+ * repeated; without one the caller makes it idempotent.
  */
 export async function addQuotaBytes(
   accountId: AccountId,
   bytes: number,
   now: Date,
-  options: QuotaDatabaseOption = {},
+  options: QuotaDatabaseOption & { key?: string } = {},
 ): Promise<QuotaPeriodView | null> {
   checkBytes(bytes, 'bytes', { positive: true });
-  const record = await model(options)
-    .findOneAndUpdate(
-      containing(toAccountId(accountId), now),
-      { $inc: { limitBytes: bytes, addedBytes: bytes, availableBytes: bytes } },
-      { sort: latestFirst, returnDocument: 'after' },
-    )
-    .lean<QuotaRecord>();
-  return record ? view(record) : null;
+  const QuotaUsage = model(options);
+  const filter = containing(toAccountId(accountId), now);
+  const { key } = options;
+  const record = await QuotaUsage.findOneAndUpdate(
+    key === undefined ? filter : { ...filter, addedRefs: { $ne: key } },
+    {
+      $inc: { limitBytes: bytes, addedBytes: bytes, availableBytes: bytes },
+      ...(key === undefined ? {} : { $push: { addedRefs: key } }),
+    },
+    { sort: latestFirst, returnDocument: 'after' },
+  ).lean<QuotaRecord>();
+  if (record) return view(record);
+  if (key === undefined) return null;
+  // Added before under this key, or no period open: the current one says which.
+  const current = await QuotaUsage.findOne(filter).sort(latestFirst).lean<QuotaRecord>();
+  return current?.addedRefs?.includes(key) ? view(current) : null;
 }
 
 /**

@@ -53,6 +53,10 @@ export const businessSettingsSchema = z.strictObject({
   cancellationRefund: z.enum(cancellationRefundModes),
   /** A downgrade takes effect at the end of the period (default), or at once with the credit to the wallet. */
   downgradeTiming: z.enum(downgradeTimings),
+  /** One extra-data purchase adds this many GB (10^9 bytes) to the current quota window. */
+  dataTopUpGb: z.int().min(1).max(10_000),
+  /** Its price in minor units of `currency`; 0 takes extra data off sale. */
+  dataTopUpPriceMinor: z.int().min(0),
   vat: vatSchema,
   /** The seller on invoices. */
   business: businessSchema,
@@ -92,6 +96,8 @@ export const DEFAULT_SETTINGS: Readonly<BusinessSettings> = Object.freeze({
   trialDepositRefund: 'refund',
   cancellationRefund: 'wallet',
   downgradeTiming: 'period_end',
+  dataTopUpGb: 5,
+  dataTopUpPriceMinor: 150_000,
   vat: { enabled: false, rateBps: 750 },
   business: { name: 'Atlantic', address: '', email: '' },
   walletLowThresholdMinor: 50_000,

@@ -13,6 +13,7 @@ export const paymentPurposes = [
   'wallet_topup',
   'plan_change',
   'renewal',
+  'data_topup',
 ] as const;
 export type PaymentPurpose = (typeof paymentPurposes)[number];
 

@@ -44,6 +44,8 @@ const quotaUsageSchema = new Schema(
     carryOverBytes: { type: Number, required: true, min: 0, default: 0 },
     /** Part of limitBytes added during the period (extra data, admin grants). */
     addedBytes: { type: Number, required: true, min: 0, default: 0 },
+    /** Keys of the additions counted in addedBytes (payment references), so each counts once. */
+    addedRefs: { type: [String], default: undefined },
     usedBytes: { type: Number, required: true, min: 0, default: 0 },
     /** Handed to gateway processes and not yet settled. */
     leasedBytes: { type: Number, required: true, min: 0, default: 0 },

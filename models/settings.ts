@@ -38,6 +38,8 @@ const settingsSchema = new Schema(
     // Not required: documents written before it existed read the default.
     cancellationRefund: { type: String, enum: cancellationRefundModes },
     downgradeTiming: { type: String, enum: downgradeTimings },
+    dataTopUpGb: { type: Number, min: 1 },
+    dataTopUpPriceMinor: { type: Number, min: 0 },
     vat: {
       enabled: { type: Boolean, required: true },
       /** 750 = 7.5 %. */

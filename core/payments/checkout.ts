@@ -233,7 +233,8 @@ async function priceOf(
     }
     case 'plan_change':
     case 'renewal':
-      // Charged by core/payments/plan-change.ts and renewals.ts, never through a checkout.
+    case 'data_topup':
+      // Charged by plan-change.ts, renewals.ts and data-topup.ts, never through a checkout.
       throw new DomainError('VALIDATION_FAILED', 'This payment is not bought through a checkout.');
   }
 }

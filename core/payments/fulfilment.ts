@@ -28,7 +28,8 @@ import {
 import { credit } from '../wallet.js';
 import { issueInvoice } from '../invoices.js';
 import { notify, notifyAdmins } from '../notifications.js';
-import { getPlan } from '../plans.js';
+import { gbText, getPlan } from '../plans.js';
+import { addPaidData } from './data-topup.js';
 import { claimTrial, refundDeposit, refundDepositOfRunningTrial } from './trial.js';
 import type { PaymentsContext } from './context.js';
 import { applyPlanChange } from './plan-change.js';
@@ -325,6 +326,34 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
         );
       }
       description = `${plan.name} plan for the rest of the period (plan change)`;
+      break;
+    }
+    case 'data_topup': {
+      const given: unknown = (payment.metadata as { bytes?: unknown } | undefined)?.bytes;
+      const bytes = typeof given === 'string' ? Number(given) : 0;
+      const added = await addPaidData(
+        accountId,
+        bytes,
+        payment.paidAt ?? ctx.clock.now(),
+        reference,
+      );
+      if (!added) {
+        await credit(
+          accountId,
+          {
+            amountMinor: payment.amountMinor,
+            currency: payment.currency,
+            key: `data-topup-payment:${reference}`,
+            kind: 'credit',
+            reference,
+            description: 'Extra data paid after the plan or its window ended',
+          },
+          { clock: ctx.clock, faults: ctx.faults },
+        );
+      }
+      description = added
+        ? `Extra data: ${gbText(bytes)} for the current period`
+        : 'Extra data paid too late (credited to the wallet)';
       break;
     }
     case 'renewal': {

@@ -22,6 +22,7 @@ import {
   type PlanChangeOutcome,
 } from './plan-change.js';
 import { renewOne, runRenewals, type RenewalOutcome } from './renewals.js';
+import { buyDataTopUp, type DataTopUpOutcome } from './data-topup.js';
 import { reverifyPendingPayments, type ReverifyOptions, type ReverifyReport } from './reverify.js';
 import type { PaymentsContext } from './context.js';
 
@@ -32,6 +33,7 @@ export type { RefundOutcome } from './trial.js';
 export type { ReverifyReport } from './reverify.js';
 export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
 export type { RenewalOutcome } from './renewals.js';
+export type { DataTopUpOutcome } from './data-topup.js';
 export { assertTrialAllowed } from './trial.js';
 
 export interface PaymentsEvents {
@@ -113,6 +115,11 @@ export class PaymentsService {
   /** One renewal and dunning pass (core/payments/renewals.ts); the jobs role runs it. */
   runRenewals(): Promise<RenewalOutcome[]> {
     return runRenewals(this.ctx);
+  }
+
+  /** Buys one extra-data pack for the current quota window (core/payments/data-topup.ts). */
+  buyDataTopUp(input: { accountId: string; requestId?: string }): Promise<DataTopUpOutcome> {
+    return buyDataTopUp(this.ctx, input);
   }
 
   /** The renewal step due now for one subscription (an admin's "retry the renewal now"). */
