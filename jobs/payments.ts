@@ -2,7 +2,7 @@
  * The payment duties that must run even when nobody calls: processing stored
  * webhook events that are due again, the re-verification safety net (which also
  * resumes half-finished fulfilments and refunds), ending trials that are up, and
- * renewals with dunning (core/payments/renewals.ts).
+ * renewals with dunning (core/payments/renewals.ts), and auto top-ups.
  * Each job calls one core function; each is idempotent.
  */
 import type { Agenda } from 'agenda';
@@ -13,6 +13,7 @@ export const paymentJobNames = {
   reverify: 'payments.reverify-pending',
   finishTrials: 'payments.finish-due-trials',
   renewals: 'payments.renewals-and-dunning',
+  autoTopUps: 'payments.auto-topups',
 } as const;
 
 export async function registerPaymentJobs(
@@ -31,8 +32,12 @@ export async function registerPaymentJobs(
   agenda.define(paymentJobNames.renewals, async () => {
     await payments.runRenewals();
   });
+  agenda.define(paymentJobNames.autoTopUps, async () => {
+    await payments.runAutoTopUps();
+  });
   await agenda.every('1 minute', paymentJobNames.processWebhooks);
   await agenda.every('5 minutes', paymentJobNames.reverify);
   await agenda.every('5 minutes', paymentJobNames.finishTrials);
   await agenda.every('5 minutes', paymentJobNames.renewals);
+  await agenda.every('5 minutes', paymentJobNames.autoTopUps);
 }

@@ -32,6 +32,21 @@ const walletSchema = new Schema(
     decisionSeq: { type: Number, required: true, min: 0, default: 0 },
     /** Tokens of the latest decisions, oldest first: `+id` applied, `-id` refused. */
     recentDecisions: { type: [String], required: true, default: () => [] },
+    /**
+     * Auto top-up, set by the customer (off unless set): when the balance is
+     * below `thresholdMinor`, the saved card is charged `amountMinor`
+     * (core/payments/auto-topup.ts).
+     */
+    autoTopUp: {
+      type: new Schema(
+        {
+          thresholdMinor: { type: Number, required: true, min: 0 },
+          amountMinor: { type: Number, required: true, min: 1 },
+        },
+        { _id: false, strict: 'throw' },
+      ),
+      default: undefined,
+    },
   },
   { strict: 'throw', versionKey: false },
 );

@@ -46,61 +46,12 @@ export async function chargeCardOrLink(
   ctx: PaymentsContext,
   charge: AgreedCharge,
 ): Promise<ChargeOutcome> {
-  const account = await Account.findById(charge.accountId, { email: 1 }).lean<{
-    email?: string;
-  }>();
-  if (!account?.email) {
-    throw new DomainError(
-      'VALIDATION_FAILED',
-      'Add your email address first: Paystack sends the receipt there.',
-      { details: { field: 'email' } },
-    );
-  }
-  const card = await PaymentMethod.findOne({ accountId: charge.accountId })
-    .sort({ updatedAt: -1 })
-    .lean<{ authorizationCode: string; email: string }>();
-  let cardDeclined = false;
-  if (card) {
-    const reference = `${charge.referenceBase}-card`;
-    const payment = await pendingPayment(ctx, charge, reference, card.email);
-    if (payment.status === 'paid') {
-      const outcome = await fulfilPayment(ctx, reference);
-      return { state: 'paid', reference, fulfilled: outcome.state === 'fulfilled' };
-    }
-    if (payment.status === 'pending') {
-      try {
-        const charged = await ctx.provider.chargeAuthorization({
-          reference,
-          amountMinor: charge.amountMinor,
-          currency: charge.currency,
-          email: card.email,
-          authorizationCode: card.authorizationCode,
-          metadata: { purpose: charge.purpose, ...charge.metadata },
-        });
-        ctx.faults.reach(`${charge.faultPrefix}.card_charged`);
-        if (charged.status === 'success') {
-          const outcome = await fulfilPayment(ctx, reference);
-          return { state: 'paid', reference, fulfilled: outcome.state === 'fulfilled' };
-        }
-        if (charged.status === 'pending' || charged.status === 'processing') {
-          return { state: 'processing', reference };
-        }
-        cardDeclined = charged.status === 'failed';
-        // Declined, or waiting for the customer (2FA): the link below.
-      } catch (error) {
-        // Charged or not, we do not know: no link (it could charge twice).
-        if (isDomainError(error, 'UPSTREAM_FAILED')) return { state: 'processing', reference };
-        // A repeat of a charge Paystack already saw: its fate is for verification.
-        if (isDomainError(error, 'PAYMENT_REJECTED')) {
-          if (error.details?.providerCode === 'duplicate_reference') {
-            return { state: 'processing', reference };
-          }
-        } else throw error;
-      }
-    }
-  }
+  const email = await emailOf(charge);
+  const card = await chargeSavedCard(ctx, charge);
+  if (card.state === 'paid' || card.state === 'processing') return card;
+  const cardDeclined = card.state === 'not_charged' && card.reason === 'declined';
   const reference = `${charge.referenceBase}-link`;
-  const payment = await pendingPayment(ctx, charge, reference, account.email);
+  const payment = await pendingPayment(ctx, charge, reference, email);
   if (payment.authorizationUrl) {
     return {
       state: 'payment_link',
@@ -113,7 +64,7 @@ export async function chargeCardOrLink(
     reference,
     amountMinor: charge.amountMinor,
     currency: charge.currency,
-    email: account.email,
+    email,
     callbackUrl: `${ctx.publicUrl}/payments/callback`,
     metadata: { purpose: charge.purpose, ...charge.metadata },
   });
@@ -127,6 +78,81 @@ export async function chargeCardOrLink(
     authorizationUrl: link.authorizationUrl,
     cardDeclined,
   };
+}
+
+export type CardOutcome =
+  | { state: 'paid'; reference: string; fulfilled: boolean }
+  | { state: 'processing'; reference: string }
+  | { state: 'not_charged'; reason: 'no_card' | 'declined' | 'needs_customer' };
+
+/** The saved card alone (unattended charges such as auto top-ups): no link. */
+export async function chargeSavedCard(
+  ctx: PaymentsContext,
+  charge: AgreedCharge,
+): Promise<CardOutcome> {
+  await emailOf(charge);
+  const card = await PaymentMethod.findOne({ accountId: charge.accountId })
+    .sort({ updatedAt: -1 })
+    .lean<{ authorizationCode: string; email: string }>();
+  if (!card) return { state: 'not_charged', reason: 'no_card' };
+  const reference = `${charge.referenceBase}-card`;
+  const payment = await pendingPayment(ctx, charge, reference, card.email);
+  if (payment.status === 'paid') {
+    const outcome = await fulfilPayment(ctx, reference);
+    return { state: 'paid', reference, fulfilled: outcome.state === 'fulfilled' };
+  }
+  if (payment.status !== 'pending') return { state: 'not_charged', reason: 'declined' };
+  try {
+    const charged = await ctx.provider.chargeAuthorization({
+      reference,
+      amountMinor: charge.amountMinor,
+      currency: charge.currency,
+      email: card.email,
+      authorizationCode: card.authorizationCode,
+      metadata: { purpose: charge.purpose, ...charge.metadata },
+    });
+    ctx.faults.reach(`${charge.faultPrefix}.card_charged`);
+    if (charged.status === 'success') {
+      const outcome = await fulfilPayment(ctx, reference);
+      return { state: 'paid', reference, fulfilled: outcome.state === 'fulfilled' };
+    }
+    if (charged.status === 'pending' || charged.status === 'processing') {
+      return { state: 'processing', reference };
+    }
+    if (charged.status === 'failed') {
+      // Declined for good: this payment is over (a later attempt has a reference of its own).
+      await Payment.updateOne({ reference, status: 'pending' }, { $set: { status: 'failed' } });
+      return { state: 'not_charged', reason: 'declined' };
+    }
+    return { state: 'not_charged', reason: 'needs_customer' };
+  } catch (error) {
+    // Charged or not, we do not know: no link (it could charge twice).
+    if (isDomainError(error, 'UPSTREAM_FAILED')) return { state: 'processing', reference };
+    // A repeat of a charge Paystack already saw: its fate is for verification.
+    if (
+      isDomainError(error, 'PAYMENT_REJECTED') &&
+      error.details?.providerCode === 'duplicate_reference'
+    ) {
+      return { state: 'processing', reference };
+    }
+    if (isDomainError(error, 'PAYMENT_REJECTED'))
+      return { state: 'not_charged', reason: 'declined' };
+    throw error;
+  }
+}
+
+async function emailOf(charge: AgreedCharge): Promise<string> {
+  const account = await Account.findById(charge.accountId, { email: 1 }).lean<{
+    email?: string;
+  }>();
+  if (!account?.email) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      'Add your email address first: Paystack sends the receipt there.',
+      { details: { field: 'email' } },
+    );
+  }
+  return account.email;
 }
 
 /** The payment of one attempt, created once per reference. */

@@ -23,6 +23,7 @@ import {
 } from './plan-change.js';
 import { renewOne, runRenewals, type RenewalOutcome } from './renewals.js';
 import { buyDataTopUp, type DataTopUpOutcome } from './data-topup.js';
+import { runAutoTopUps, type AutoTopUpOutcome } from './auto-topup.js';
 import { reverifyPendingPayments, type ReverifyOptions, type ReverifyReport } from './reverify.js';
 import type { PaymentsContext } from './context.js';
 
@@ -34,6 +35,8 @@ export type { ReverifyReport } from './reverify.js';
 export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
 export type { RenewalOutcome } from './renewals.js';
 export type { DataTopUpOutcome } from './data-topup.js';
+export type { AutoTopUpOutcome } from './auto-topup.js';
+export { setAutoTopUp } from './auto-topup.js';
 export { assertTrialAllowed } from './trial.js';
 
 export interface PaymentsEvents {
@@ -115,6 +118,11 @@ export class PaymentsService {
   /** One renewal and dunning pass (core/payments/renewals.ts); the jobs role runs it. */
   runRenewals(): Promise<RenewalOutcome[]> {
     return runRenewals(this.ctx);
+  }
+
+  /** One auto top-up pass over low PAYG wallets (core/payments/auto-topup.ts); the jobs role runs it. */
+  runAutoTopUps(): Promise<AutoTopUpOutcome[]> {
+    return runAutoTopUps(this.ctx);
   }
 
   /** Buys one extra-data pack for the current quota window (core/payments/data-topup.ts). */
