@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { rotateProxySecret } from '../../../../core/proxy-credentials.js';
+import { switchPlan } from '../../../../core/subscriptions.js';
 import { listAuthFailures, listRecentRefusals } from '../../../../core/usage.js';
 import { TestClock } from '../../../../lib/clock.js';
 import { Subscription } from '../../../../models/subscription.js';
@@ -192,6 +193,30 @@ describe('entitlements per connection', () => {
       ok: false,
       code: 'SUBSCRIPTION_EXPIRED',
       message: expect.stringContaining('Renew') as unknown,
+    });
+  });
+});
+
+describe('a plan change', () => {
+  it('unlocks what the new plan allows within moments, with no reconnect of the gateway', async () => {
+    const customer = await newCustomer('starter', clock);
+    const controller = await controllers.start();
+    expect(await controller.authorize(request(customer))).toMatchObject({
+      ok: false,
+      code: 'PROTOCOL_NOT_IN_PLAN',
+    });
+    const sub = await Subscription.findOne({ accountId: customer.accountId }).lean();
+    await switchPlan(String(sub?._id), {
+      planCode: 'personal',
+      priceMinor: 1_500_000,
+      changeRef: 'test-upgrade',
+      clock,
+    });
+    // The gateway's next cache refresh (100 ms in these tests) sees the new plan.
+    await waitUntil(async () => {
+      const decision = await controller.authorize(request(customer));
+      if (decision.ok) decision.grant.close();
+      return decision.ok;
     });
   });
 });
