@@ -297,6 +297,39 @@ export async function listSeats(ownerAccountId: AccountId): Promise<SeatView[]> 
   return seats.map(toView);
 }
 
+export interface SeatUsageView extends SeatView {
+  /** Bytes the member used in the team's current quota window (hourly buckets, whole hours). */
+  usedBytes: number;
+  windowStart: Date;
+  windowEnd: Date;
+}
+
+/**
+ * The owner's seats with what each member used in the team's current quota
+ * window, for "who used our data?". Counted from the hourly usage buckets,
+ * so the hour in progress shows after the gateway's next flush.
+ */
+export async function listSeatsWithUsage(
+  ownerAccountId: AccountId,
+  now: Date,
+): Promise<SeatUsageView[]> {
+  const owner = toAccountId(ownerAccountId);
+  const { subscription } = await teamOf(owner);
+  const window = currentQuotaWindow(subscription, now);
+  if (!window) return [];
+  const seats = await TeamSeat.find({ ownerAccountId: owner })
+    .sort({ createdAt: 1, _id: 1 })
+    .lean<StoredSeat[]>();
+  return Promise.all(
+    seats.map(async (seat) => ({
+      ...toView(seat),
+      usedBytes: await bytesUsedSince(seat.memberAccountId, window.start, now),
+      windowStart: window.start,
+      windowEnd: window.end,
+    })),
+  );
+}
+
 /** The seat `member` holds, or null. */
 export async function getSeat(memberAccountId: AccountId): Promise<SeatView | null> {
   const seat = await TeamSeat.findOne({

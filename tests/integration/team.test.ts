@@ -1,7 +1,14 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { seedPlans } from '../../core/plans.js';
 import { getQuotaUsage } from '../../core/quota.js';
-import { addSeat, getSeat, listSeats, removeSeat, setSeatCaps } from '../../core/team.js';
+import {
+  addSeat,
+  getSeat,
+  listSeats,
+  listSeatsWithUsage,
+  removeSeat,
+  setSeatCaps,
+} from '../../core/team.js';
 import { TestClock } from '../../lib/clock.js';
 import { DomainError } from '../../lib/errors.js';
 import { UsageBucket } from '../../models/usage-bucket.js';
@@ -136,5 +143,28 @@ describe('team seats', () => {
       { clock },
     );
     expect(lifted).toMatchObject({ capBytes: null, maxConnections: null });
+  });
+
+  it('shows the owner what each member used in the current window', async () => {
+    const owner = await ownerOn('team');
+    const [busy, idle] = [await account(), await account()];
+    await addSeat(owner, busy, {}, { clock });
+    await addSeat(owner, idle, { capBytes: 2_000_000 }, { clock });
+    for (const hour of ['2026-03-02T10:00:00.000Z', '2026-03-02T11:00:00.000Z']) {
+      await UsageBucket.create({
+        accountId: busy,
+        hourStart: new Date(hour),
+        location: 'ng',
+        bytesUp: 100,
+        bytesDown: 900,
+      });
+    }
+    const later = new Date('2026-03-02T12:30:00.000Z');
+    const seats = await listSeatsWithUsage(owner, later);
+    expect(seats.map((seat) => [seat.memberAccountId, seat.usedBytes, seat.capBytes])).toEqual([
+      [busy, 2_000, null],
+      [idle, 0, 2_000_000],
+    ]);
+    expect(seats[0]?.windowStart.getTime()).toBeLessThanOrEqual(clock.now().getTime());
   });
 });
