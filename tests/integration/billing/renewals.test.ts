@@ -132,4 +132,26 @@ describe('renewals', () => {
     expect((await getSubscription(sub._id)).status).toBe('cancelled');
     expect(await renewalsOf(accountId)).toHaveLength(0);
   });
+
+  it('waits, without a link, when Paystack fails after charging, and renews once re-verification sees the payment', async () => {
+    const { accountId, sub } = await renewalDue();
+    h.emulator.failNextRequests('charge_authorization', { status: 502, afterProcessing: true });
+    const outcome = await h.payments.renewSubscription(String(sub._id));
+    expect(outcome).toMatchObject({ state: 'processing' });
+    expect(await getSubscription(sub._id)).toMatchObject({
+      status: 'active',
+      periodEnd: sub.periodEnd,
+    });
+    expect((await renewalsOf(accountId)).map((p) => p.reference.endsWith('-link'))).toEqual([
+      false,
+    ]);
+
+    h.clock.advance(11 * 60_000); // past pendingPaymentReverifyAfterMinutes
+    await h.payments.reverifyPendingPayments();
+    expect(await getSubscription(sub._id)).toMatchObject({
+      status: 'active',
+      periodStart: sub.periodEnd,
+    });
+    expect((await renewalsOf(accountId)).map((p) => p.status)).toEqual(['paid']);
+  });
 });
