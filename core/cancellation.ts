@@ -151,10 +151,10 @@ export async function quoteCancellation(
 }
 
 /**
- * Carries out a quote the customer confirmed. Refused: an unknown quote, or
- * one of another account (NOT_FOUND), an expired one (EXPIRED... as
- * CONFLICT with `details.reason`), one whose subscription changed since
- * (CONFLICT, reason STALE). A quote confirmed before returns its outcome.
+ * Carries out a quote the customer confirmed. Refused: an unknown quote or
+ * one of another account (NOT_FOUND); an expired one, or one whose
+ * subscription changed since (CONFLICT with `details.reason` EXPIRED or
+ * STALE). A quote confirmed before returns its outcome.
  */
 export async function confirmCancellation(
   ctx: CancellationContext,
