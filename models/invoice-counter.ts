@@ -10,7 +10,11 @@ import mongoose, { Schema, type InferSchemaType, type HydratedDocument } from 'm
  */
 const pendingClaimSchema = new Schema(
   {
-    invoiceIds: { type: [{ type: Schema.Types.ObjectId, ref: 'Invoice' }], required: true },
+    invoiceIds: {
+      type: [{ type: Schema.Types.ObjectId, ref: 'Invoice' }],
+      required: true,
+      validate: { validator: (ids: unknown[]) => ids.length > 0, message: 'a claim names drafts' },
+    },
     first: {
       type: Number,
       required: true,
@@ -20,12 +24,6 @@ const pendingClaimSchema = new Schema(
   },
   { _id: false },
 );
-// Added on the path, not as a `validate` option beside `type: [...]`: mongoose
-// copies that option onto every element too, where an id has no length, so
-// every claim would fail validation.
-pendingClaimSchema
-  .path('invoiceIds')
-  .validate((ids: unknown[]) => ids.length > 0, 'a claim names drafts');
 
 const invoiceCounterSchema = new Schema(
   {
