@@ -41,7 +41,11 @@ afterAll(async () => {
   await Promise.all([http.close(), echo.close(), https?.close()]);
 });
 useTestDatabase();
-const clock = new TestClock('2026-03-02T10:00:00.000Z');
+// Near real time, not a fixed date: the refusal and failed-login records read
+// here carry the business clock's time and have TTL indexes, which the test
+// database sweeps every second by real time. A clock months behind made them
+// expire on insert, and the reads passed only if they beat the next sweep.
+const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 600_000);
 const MiB = 1_048_576;
 const certificate = selfSignedCertificate();
 const withCurl = hasCommand('curl') && certificate !== undefined;

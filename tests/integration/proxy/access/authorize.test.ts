@@ -17,7 +17,11 @@ import {
   waitUntil,
 } from './harness.js';
 
-const clock = new TestClock('2026-03-02T10:00:00.000Z');
+// Near real time, not a fixed date: the refusal and failed-login records read
+// here carry the business clock's time and have TTL indexes, which the test
+// database sweeps every second by real time. A clock months behind made them
+// expire on insert, and the reads passed only if they beat the next sweep.
+const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 600_000);
 const controllers = useControllers(clock);
 const database = useTestDatabase();
 const extra = useExtraConnections(database);
