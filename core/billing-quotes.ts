@@ -54,3 +54,15 @@ export function staleQuote(): DomainError {
     details: { reason: 'STALE' },
   });
 }
+
+/** confirming -> done, once; returns the quote as it is then. */
+export async function markQuoteDone(
+  quoteId: Types.ObjectId | string,
+  now: Date,
+): Promise<BillingQuoteRecord | null> {
+  await BillingQuote.updateOne(
+    { _id: quoteId, status: 'confirming' },
+    { $set: { status: 'done', doneAt: now } },
+  );
+  return BillingQuote.findById(quoteId).lean<BillingQuoteRecord>();
+}

@@ -25,7 +25,7 @@ import type { Clock } from '../lib/clock.js';
 import { noFaults, type FaultPoints } from '../lib/faults.js';
 import { formatMoney } from '../lib/money.js';
 import { BillingQuote, type BillingQuoteRecord } from '../models/billing-quote.js';
-import { claimQuote, QUOTE_TTL_MS } from './billing-quotes.js';
+import { claimQuote, markQuoteDone, QUOTE_TTL_MS } from './billing-quotes.js';
 import { toAccountId, type AccountId } from './account-id.js';
 import { notify } from './notifications.js';
 import { unusedCredit } from './proration.js';
@@ -206,12 +206,7 @@ export async function confirmCancellation(
       },
       { clock: ctx.clock },
     );
-    quote =
-      (await BillingQuote.findOneAndUpdate(
-        { _id: quote._id, status: 'confirming' },
-        { $set: { status: 'done', doneAt: ctx.clock.now() } },
-        { returnDocument: 'after' },
-      ).lean<BillingQuoteRecord>()) ?? quote;
+    quote = (await markQuoteDone(quote._id, ctx.clock.now())) ?? quote;
   }
   return outcomeOf(quote, await walletBalance(accountId, quote));
 }

@@ -136,6 +136,27 @@ export interface OpenQuotaPeriodRequest {
 }
 
 /**
+ * The request that opens a plan's quota window: the plan's allowance, or a
+ * seat's cap when given (a cap counter never rolls over), with the plan's
+ * roll-over when it has one. The one place that decides it, for the gateway
+ * (first connection in a window) and for purchases that find no window yet.
+ */
+export function planWindowRequest(
+  window: { start: Date; end: Date },
+  quota: { bytes: number; rolloverCapBytes?: number | undefined },
+  seatCapBytes?: number,
+): OpenQuotaPeriodRequest {
+  return {
+    periodStart: window.start,
+    periodEnd: window.end,
+    limitBytes: seatCapBytes ?? quota.bytes,
+    ...(seatCapBytes === undefined && quota.rolloverCapBytes
+      ? { rollover: { capBytes: quota.rolloverCapBytes } }
+      : {}),
+  };
+}
+
+/**
  * Opens the period starting at `periodStart`, or returns it unchanged if it is
  * already open (the first call's figures win), so a billing job can rerun.
  */

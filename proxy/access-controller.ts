@@ -50,7 +50,7 @@ import {
   type ParsedProxyUsername,
 } from '../core/proxy-credentials.js';
 import { paygHourKey } from '../core/payg.js';
-import { openQuotaPeriod } from '../core/quota.js';
+import { openQuotaPeriod, planWindowRequest } from '../core/quota.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
   exchangeGatewayPresence,
@@ -1063,19 +1063,9 @@ export class GatewayAccessController implements AccessController {
     // A seat's own key is its cap's counter, for the team's window.
     const capBytes = facts.seat && facts.accountId === key ? facts.seat.capBytes : undefined;
     if (capBytes === null) return false;
-    await openQuotaPeriod(
-      key,
-      {
-        periodStart: window.start,
-        periodEnd: window.end,
-        limitBytes: capBytes ?? plan.quota.bytes,
-        // A plan with roll-over brings unused data of the last window along (not a seat's cap).
-        ...(capBytes === undefined && plan.quota.rolloverCapBytes
-          ? { rollover: { capBytes: plan.quota.rolloverCapBytes } }
-          : {}),
-      },
-      { connection: this.connection },
-    );
+    await openQuotaPeriod(key, planWindowRequest(window, plan.quota, capBytes), {
+      connection: this.connection,
+    });
     return true;
   }
 

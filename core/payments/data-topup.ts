@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { DomainError } from '../../lib/errors.js';
 import { toAccountId, type AccountId } from '../account-id.js';
 import { getPlan } from '../plans.js';
-import { addQuotaBytes, openQuotaPeriod } from '../quota.js';
+import { addQuotaBytes, openQuotaPeriod, planWindowRequest } from '../quota.js';
 import { currentQuotaWindow, getLiveSubscription } from '../subscriptions.js';
 import { chargeCardOrLink, type ChargeOutcome } from './card-or-link.js';
 import type { PaymentsContext } from './context.js';
@@ -81,11 +81,7 @@ export async function addPaidData(
   const plan = sub ? await getPlan(sub.planCode) : null;
   const window = sub && plan?.quota ? currentQuotaWindow(sub, paidAt) : null;
   if (window && plan?.quota) {
-    await openQuotaPeriod(accountId, {
-      periodStart: window.start,
-      periodEnd: window.end,
-      limitBytes: plan.quota.bytes,
-    });
+    await openQuotaPeriod(accountId, planWindowRequest(window, plan.quota));
   }
   const added = await addQuotaBytes(accountId, bytes, paidAt, { key: reference });
   return added !== null;

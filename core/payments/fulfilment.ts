@@ -312,17 +312,10 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
         // Already applied by another payment of the same quote, or the plan
         // changed before this one was paid: the money is the customer's, in
         // the wallet, and nothing is applied twice.
-        await credit(
-          accountId,
-          {
-            amountMinor: payment.amountMinor,
-            currency: payment.currency,
-            key: `plan-change-payment:${reference}`,
-            kind: 'credit',
-            reference,
-            description: `Payment for a plan change that was ${applied === 'already' ? 'already made' : 'overtaken by another change'}`,
-          },
-          { clock: ctx.clock, faults: ctx.faults },
+        await creditInstead(
+          ctx,
+          payment,
+          `Payment for a plan change that was ${applied === 'already' ? 'already made' : 'overtaken by another change'}`,
         );
       }
       description = `${plan.name} plan for the rest of the period (plan change)`;
@@ -338,18 +331,7 @@ async function applyEffects(ctx: PaymentsContext, payment: PaymentRecord): Promi
         reference,
       );
       if (!added) {
-        await credit(
-          accountId,
-          {
-            amountMinor: payment.amountMinor,
-            currency: payment.currency,
-            key: `data-topup-payment:${reference}`,
-            kind: 'credit',
-            reference,
-            description: 'Extra data paid after the plan or its window ended',
-          },
-          { clock: ctx.clock, faults: ctx.faults },
-        );
+        await creditInstead(ctx, payment, 'Extra data paid after the plan or its window ended');
       }
       description = added
         ? `Extra data: ${gbText(bytes)} for the current period`
@@ -437,19 +419,32 @@ async function renewFromPayment(ctx: PaymentsContext, payment: PaymentRecord): P
     }
     return true;
   }
+  await creditInstead(ctx, payment, 'Renewal paid after the period was settled');
+  return false;
+}
+
+/**
+ * A paid payment whose purchase can no longer be applied (already applied by
+ * another payment, overtaken, or too late): the money goes to the wallet,
+ * once per payment.
+ */
+async function creditInstead(
+  ctx: PaymentsContext,
+  payment: PaymentRecord,
+  description: string,
+): Promise<void> {
   await credit(
     String(payment.accountId),
     {
       amountMinor: payment.amountMinor,
       currency: payment.currency,
-      key: `renewal-payment:${payment.reference}`,
+      key: `unapplied:${payment.reference}`,
       kind: 'credit',
       reference: payment.reference,
-      description: 'Renewal paid after the period was settled',
+      description,
     },
     { clock: ctx.clock, faults: ctx.faults },
   );
-  return false;
 }
 
 async function saveReusableCard(payment: PaymentRecord): Promise<void> {

@@ -28,7 +28,7 @@
  */
 import { BillingQuote, type BillingQuoteRecord } from '../../models/billing-quote.js';
 import { toAccountId, type AccountId } from '../account-id.js';
-import { claimQuote, QUOTE_TTL_MS } from '../billing-quotes.js';
+import { claimQuote, markQuoteDone, QUOTE_TTL_MS } from '../billing-quotes.js';
 import { getPlan, getPlanForSale } from '../plans.js';
 import { quotePlanChange as priceChange, type PlanChangeQuote } from '../proration.js';
 import { getQuotaUsage, switchQuotaWindow } from '../quota.js';
@@ -130,7 +130,7 @@ export async function confirmPlanChange(
   const sub = await getSubscription(quote.subscriptionId);
   if (sub.planKind !== 'recurring') {
     // A fresh period is a purchase: the plan checkout ends the trial or PAYG when paid.
-    await markDone(ctx, quoteId);
+    await markQuoteDone(quoteId, ctx.clock.now());
     return { state: 'use_checkout', quoteId, toPlanCode };
   }
   if (quote.effective === 'period_end') {
@@ -139,7 +139,7 @@ export async function confirmPlanChange(
       changeRef: quoteId,
       clock: ctx.clock,
     });
-    await markDone(ctx, quoteId);
+    await markQuoteDone(quoteId, ctx.clock.now());
     return { state: 'scheduled', quoteId, toPlanCode, at: quote.endsAt };
   }
   if ((quote.dueNowMinor ?? 0) === 0) {
@@ -239,15 +239,8 @@ export async function applyPlanChange(
       { clock: ctx.clock, faults: ctx.faults },
     );
   }
-  await markDone(ctx, quoteId);
+  await markQuoteDone(quoteId, ctx.clock.now());
   return 'applied';
-}
-
-async function markDone(ctx: PaymentsContext, quoteId: string): Promise<void> {
-  await BillingQuote.updateOne(
-    { _id: quoteId, status: 'confirming' },
-    { $set: { status: 'done', doneAt: ctx.clock.now() } },
-  );
 }
 
 function doneOutcome(quote: BillingQuoteRecord): PlanChangeOutcome {

@@ -26,7 +26,13 @@ import { Payment } from '../../models/payment.js';
 import { Subscription, type SubscriptionRecord } from '../../models/subscription.js';
 import { notify } from '../notifications.js';
 import { priceForRenewal } from '../plans.js';
-import { expire, getSubscription, listDueForExpiry, markPastDue } from '../subscriptions.js';
+import {
+  expire,
+  getSubscription,
+  listDueForExpiry,
+  listDueForRenewal,
+  markPastDue,
+} from '../subscriptions.js';
 import { chargeCardOrLink } from './card-or-link.js';
 import type { PaymentsContext } from './context.js';
 
@@ -48,15 +54,14 @@ export async function runRenewals(ctx: PaymentsContext): Promise<RenewalOutcome[
     const status = ended.subscription.status === 'cancelled' ? 'cancelled' : 'expired';
     outcomes.push({ subscriptionId: String(sub._id), state: 'ended', status });
   }
-  const due = await Subscription.find({
-    planKind: 'recurring',
-    $or: [
-      { status: 'active', cancelAtPeriodEnd: false, periodEnd: { $lte: now } },
-      { status: 'past_due', graceEndsAt: { $gt: now } },
-    ],
-  })
-    .sort({ periodEnd: 1 })
-    .lean<SubscriptionRecord[]>();
+  const due = [
+    ...(await listDueForRenewal(now)),
+    ...(await Subscription.find({
+      status: 'past_due',
+      planKind: 'recurring',
+      graceEndsAt: { $gt: now },
+    }).lean<SubscriptionRecord[]>()),
+  ];
   for (const sub of due) {
     try {
       outcomes.push(await renewOne(ctx, sub._id));
