@@ -24,3 +24,4 @@ export * from './gateway-presence.js';
 export * from './team-seat.js';
 export * from './billing-quote.js';
 export * from './seat-invite.js';
+export * from './audit-entry.js';
