@@ -1,5 +1,5 @@
 /**
- * The PDF of an issued invoice (receipt), drawn with pdfkit.
+ * The PDF of an issued invoice (receipt) or credit note, drawn with pdfkit.
  *
  * Font: the Naira sign (U+20A6) and the cedi sign (U+20B5) are not in the 14
  * standard PDF fonts (they only cover WinAnsi). When a TrueType font that has
@@ -83,20 +83,23 @@ export function formatInvoiceMoney(
   return text.replace(symbol, `${currency} `);
 }
 
-/** Renders the invoice as a PDF. */
+/** Renders the invoice (or credit note) as a PDF. */
 export function renderInvoicePdf(
   invoice: IssuedInvoice,
   options: RenderInvoiceOptions = {},
 ): Promise<Buffer> {
   const font = options.font === undefined ? findUnicodeFont() : options.font;
+  const isCreditNote = invoice.kind === 'credit_note';
   return new Promise<Buffer>((resolve, reject) => {
     const doc = new PDFDocument({
       size: 'A4',
       margin: 50,
       compress: options.compress ?? true,
       info: {
-        Title: `Invoice ${invoice.number}`,
-        Subject: `Receipt for payment ${invoice.paymentReference}`,
+        Title: `${isCreditNote ? 'Credit note' : 'Invoice'} ${invoice.number}`,
+        Subject: isCreditNote
+          ? `Credit note for invoice ${invoice.credits?.invoiceNumber ?? ''}`
+          : `Receipt for payment ${invoice.paymentReference}`,
         Author: invoice.business.name,
         Keywords: invoice.number,
         // Fixed dates make the same invoice render to the same bytes.
@@ -128,6 +131,7 @@ function draw(
 ): void {
   const amount = (minor: number): string =>
     formatInvoiceMoney(minor, invoice.currency, hasUnicodeFont);
+  const credited = invoice.kind === 'credit_note' ? (invoice.credits ?? null) : null;
   const left = doc.page.margins.left;
   const width = doc.page.width - doc.page.margins.left - doc.page.margins.right;
 
@@ -142,23 +146,38 @@ function draw(
 
   const right = left + leftWidth;
   const rightWidth = width - leftWidth;
-  doc.font('bold').fontSize(16).text('Invoice / Receipt', right, top, {
-    width: rightWidth,
-    align: 'right',
-  });
+  doc
+    .font('bold')
+    .fontSize(16)
+    .text(credited ? 'Credit note' : 'Invoice / Receipt', right, top, {
+      width: rightWidth,
+      align: 'right',
+    });
   doc.font('body').fontSize(9);
-  for (const line of [
-    `Number: ${invoice.number}`,
-    `Date: ${formatInvoiceDate(invoice.issuedAt)}`,
-    `Paid: ${formatInvoiceDate(invoice.paidAt)}`,
-    `Payment reference: ${invoice.paymentReference}`,
-  ]) {
+  const identity = credited
+    ? [
+        `Number: ${invoice.number}`,
+        `Date: ${formatInvoiceDate(invoice.issuedAt)}`,
+        `Refunded: ${formatInvoiceDate(invoice.paidAt)}`,
+        `Credits invoice: ${credited.invoiceNumber}`,
+        `Payment reference: ${credited.paymentReference}`,
+      ]
+    : [
+        `Number: ${invoice.number}`,
+        `Date: ${formatInvoiceDate(invoice.issuedAt)}`,
+        `Paid: ${formatInvoiceDate(invoice.paidAt)}`,
+        `Payment reference: ${invoice.paymentReference}`,
+      ];
+  for (const line of identity) {
     doc.text(line, right, doc.y, { width: rightWidth, align: 'right' });
   }
   doc.y = Math.max(leftBottom, doc.y) + 20;
 
   // The customer.
-  doc.font('bold').fontSize(10).text('Billed to', left, doc.y);
+  doc
+    .font('bold')
+    .fontSize(10)
+    .text(credited ? 'Credited to' : 'Billed to', left, doc.y);
   doc.font('body').fontSize(9);
   const customerLines = [
     invoice.customer.name,
@@ -224,19 +243,27 @@ function draw(
     totalsRow('Net (excluding VAT)', amount(invoice.netMinor));
     totalsRow(`VAT ${formatRate(invoice.vat.rateBps)}`, amount(invoice.vatMinor));
   }
-  totalsRow('Total paid', amount(invoice.totalMinor), true);
+  totalsRow(credited ? 'Total credited' : 'Total paid', amount(invoice.totalMinor), true);
 
   doc.moveDown(2);
   doc
     .font('body')
     .fontSize(8)
     .fillColor('#555555')
-    .text(
-      invoice.vat.enabled
-        ? `Paid in full. Prices include VAT at ${formatRate(invoice.vat.rateBps)}.`
-        : 'Paid in full.',
-      left,
-      doc.y,
-      { width },
-    );
+    .text(footerOf(invoice, credited), left, doc.y, { width });
+}
+
+function footerOf(
+  invoice: IssuedInvoice,
+  credited: NonNullable<IssuedInvoice['credits']> | null,
+): string {
+  const vat = invoice.vat.enabled
+    ? ` Amounts include VAT at ${formatRate(invoice.vat.rateBps)}.`
+    : '';
+  if (credited) {
+    return `Refunded. This credit note reduces invoice ${credited.invoiceNumber} by the total above.${vat}`;
+  }
+  return invoice.vat.enabled
+    ? `Paid in full. Prices include VAT at ${formatRate(invoice.vat.rateBps)}.`
+    : 'Paid in full.';
 }

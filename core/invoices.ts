@@ -30,6 +30,10 @@
  * is waiting, so fifty payments fulfilled at once cost one claim and fifty
  * writes instead of fifty rounds of contention.
  *
+ * Credit notes (a refund of a paid invoice) are issued the same way, with the
+ * refund as their `paymentReference`, and take their numbers from the same
+ * sequence: one gap-free series of documents per year, as tax offices like it.
+ *
  * VAT: prices are VAT-inclusive. The lines add up to what Paystack charged;
  * VAT is the part of that total, `total * rate / (1 + rate)`, rounded half-even
  * by lib/money, and the net is the rest, so net + VAT = total exactly.
@@ -41,7 +45,7 @@ import { DomainError } from '../lib/errors.js';
 import { noFaults, type FaultPoints } from '../lib/faults.js';
 import { assertCurrency, assertMinorUnits, money, prorate, sumMoney } from '../lib/money.js';
 import type { Currency } from '../lib/money.js';
-import { Invoice } from '../models/invoice.js';
+import { Invoice, type InvoiceKind } from '../models/invoice.js';
 import { InvoiceCounter } from '../models/invoice-counter.js';
 
 export const INVOICE_NUMBER_PREFIX = 'ATL';
@@ -87,10 +91,22 @@ export interface InvoiceVat {
   rateBps: number;
 }
 
+export type { InvoiceKind };
+
+/** What a credit note credits. */
+export interface CreditedInvoice {
+  /** The credited invoice's number (ATL-2026-000123). */
+  invoiceNumber: string;
+  paymentReference: string;
+}
+
 export interface IssueInvoiceInput {
   accountId: IdLike;
-  /** The payment this invoice is for; one invoice per payment. */
+  /** The payment this invoice is for; one invoice per payment. A credit note: its refund's reference. */
   paymentReference: string;
+  /** Default 'invoice'. A credit note needs `credits`. */
+  kind?: InvoiceKind;
+  credits?: CreditedInvoice;
   customer: InvoiceParty;
   lines: readonly InvoiceLineInput[];
   currency: Currency;
@@ -114,6 +130,9 @@ export interface IssuedInvoice {
   id: string;
   accountId: string;
   paymentReference: string;
+  kind: InvoiceKind;
+  /** A credit note: the invoice it credits. */
+  credits?: CreditedInvoice | undefined;
   /** e.g. ATL-2026-000123 */
   number: string;
   year: number;
@@ -191,6 +210,9 @@ export async function issueInvoice(
   if (!(input.paidAt instanceof Date) || Number.isNaN(input.paidAt.getTime())) {
     invalid('paidAt must be a valid date');
   }
+  const kind = input.kind ?? 'invoice';
+  if (kind === 'credit_note' && !input.credits)
+    invalid('a credit note names the invoice it credits');
   const totals = computeInvoiceTotals(input.lines, input.currency, input.vat);
 
   // Insert first: a new payment's draft costs one write; a repeat finds the existing one.
@@ -200,6 +222,13 @@ export async function issueInvoice(
     draft = await insertOne<InvoiceRecord>(Invoice, {
       accountId,
       paymentReference,
+      kind,
+      ...(kind === 'credit_note' && input.credits
+        ? {
+            creditsInvoiceNumber: input.credits.invoiceNumber,
+            creditsPaymentReference: input.credits.paymentReference,
+          }
+        : {}),
       status: 'draft',
       year: issuedAt.getUTCFullYear(),
       issuedAt,
@@ -261,7 +290,7 @@ export async function finishDraftInvoices({
   return numbered;
 }
 
-/** The account's issued invoices, newest first. */
+/** The account's issued invoices and credit notes, newest first. */
 export async function listInvoices(
   accountId: IdLike,
   { limit = 100 }: { limit?: number } = {},
@@ -279,6 +308,17 @@ export async function getInvoice(accountId: IdLike, number: string): Promise<Iss
   const doc = await Invoice.findOne({
     accountId: idString(accountId),
     number: number.trim().toUpperCase(),
+    status: 'issued',
+  }).lean();
+  return doc ? toIssuedInvoice(doc) : null;
+}
+
+/** The issued invoice (or credit note) whose `paymentReference` this is, or null while there is none. */
+export async function getInvoiceByPaymentReference(
+  paymentReference: string,
+): Promise<IssuedInvoice | null> {
+  const doc = await Invoice.findOne({
+    paymentReference: paymentReference.trim(),
     status: 'issued',
   }).lean();
   return doc ? toIssuedInvoice(doc) : null;
@@ -442,6 +482,9 @@ interface InvoiceRecord {
   _id: unknown;
   accountId: unknown;
   paymentReference: string;
+  kind?: InvoiceKind | null;
+  creditsInvoiceNumber?: string | null;
+  creditsPaymentReference?: string | null;
   number?: string | null;
   year: number;
   sequence?: number | null;
@@ -468,6 +511,14 @@ function toIssuedInvoice(doc: InvoiceRecord): IssuedInvoice {
     id: String(doc._id),
     accountId: String(doc.accountId),
     paymentReference: doc.paymentReference,
+    kind: doc.kind ?? 'invoice',
+    credits:
+      doc.creditsInvoiceNumber && doc.creditsPaymentReference
+        ? {
+            invoiceNumber: doc.creditsInvoiceNumber,
+            paymentReference: doc.creditsPaymentReference,
+          }
+        : undefined,
     number: doc.number,
     year: doc.year,
     sequence: doc.sequence,

@@ -4,6 +4,10 @@ import { CURRENCIES } from '../lib/money.js';
 export const invoiceStatuses = ['draft', 'issued'] as const;
 export type InvoiceStatus = (typeof invoiceStatuses)[number];
 
+/** An invoice (receipt) of a payment, or a credit note for a refund of one. */
+export const invoiceKinds = ['invoice', 'credit_note'] as const;
+export type InvoiceKind = (typeof invoiceKinds)[number];
+
 const integer = (name: string) => ({
   validator: Number.isSafeInteger,
   message: `${name} must be an integer`,
@@ -27,11 +31,23 @@ const invoiceLineSchema = new Schema(
  * `issued` when core/invoices.ts writes its gap-free number (`sequence` within
  * `year`, shown as `number`, e.g. ATL-2026-000123). The number, once written,
  * never changes; amounts are integers in minor units and VAT-inclusive.
+ *
+ * A credit note (`kind: 'credit_note'`) is the same document for a refund:
+ * its `paymentReference` is the refund's (`refund:<refund id>`, one credit
+ * note per refund), it names the invoice it credits, and its amounts are
+ * what went back, as positive numbers. Credit notes share the invoices'
+ * number sequence, so the whole series stays gap-free.
  */
 const invoiceSchema = new Schema(
   {
     accountId: { type: Schema.Types.ObjectId, ref: 'Account', required: true },
+    /** The payment this invoice is for; for a credit note, `refund:<refund id>`. */
     paymentReference: { type: String, required: true, trim: true, maxlength: 200 },
+    /** Absent on invoices written before credit notes existed: read as 'invoice'. */
+    kind: { type: String, enum: invoiceKinds },
+    /** A credit note: the number and payment of the invoice it credits. */
+    creditsInvoiceNumber: { type: String, maxlength: 64 },
+    creditsPaymentReference: { type: String, maxlength: 200 },
     status: { type: String, enum: invoiceStatuses, required: true, default: 'draft' },
     /** UTC calendar year of `issuedAt`: the sequence this invoice is numbered in. */
     year: { type: Number, required: true, min: 2000, max: 9999 },

@@ -304,3 +304,38 @@ describe('listInvoices and getInvoice', () => {
     expect((await getInvoice(theirs, b.number.toLowerCase()))?.id).toBe(b.id);
   });
 });
+
+describe('credit notes', () => {
+  it('take the next number of the same series and name the invoice they credit', async () => {
+    const clock = new TestClock('2061-05-01T00:00:00Z');
+    const accountId = await newAccount();
+    const invoice = await issueInvoice(input(accountId), { clock });
+    const note = await issueInvoice(
+      input(accountId, {
+        paymentReference: 'refund:0123456789abcdef01234567',
+        kind: 'credit_note',
+        credits: { invoiceNumber: invoice.number, paymentReference: invoice.paymentReference },
+        lines: [{ description: 'Refund: Personal plan', quantity: 1, unitMinor: 400_000 }],
+      }),
+      { clock },
+    );
+    expect(note).toMatchObject({
+      kind: 'credit_note',
+      number: 'ATL-2061-000002',
+      credits: { invoiceNumber: 'ATL-2061-000001', paymentReference: invoice.paymentReference },
+      totalMinor: 400_000,
+    });
+    expect(invoice.kind).toBe('invoice');
+    expect((await listInvoices(accountId)).map((i) => [i.kind, i.number])).toEqual([
+      ['credit_note', 'ATL-2061-000002'],
+      ['invoice', 'ATL-2061-000001'],
+    ]);
+  });
+
+  it('cannot be issued without the invoice they credit', async () => {
+    const clock = new TestClock('2062-05-01T00:00:00Z');
+    await expect(
+      issueInvoice(input(await newAccount(), { kind: 'credit_note' }), { clock }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+});
