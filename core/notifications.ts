@@ -46,6 +46,7 @@ export const MANDATORY_EVENTS = [
   'payment_confirmed',
   'payment_failed',
   'deposit_refunded',
+  'refund_processed',
   'renewal_due',
   'cancelled',
 ] as const satisfies readonly NotificationEvent[];
@@ -54,6 +55,7 @@ export const MANDATORY_EVENTS = [
 export const ADMIN_EVENTS = [
   'payment_flagged',
   'deposit_refund_failed',
+  'refund_failed',
   'dispute_opened',
 ] as const satisfies readonly NotificationEvent[];
 

@@ -223,6 +223,8 @@ export interface RefundResult {
   amountMinor: number;
   currency: string;
   transactionReference: string;
+  /** The note we sent with the refund (Atlantic tags its refunds there), when Paystack returns it. */
+  merchantNote: string | null;
 }
 
 export interface CreateCustomerInput {

@@ -3,6 +3,7 @@ export * from './channel-identity.js';
 export * from './plan.js';
 export * from './subscription.js';
 export * from './payment.js';
+export * from './refund.js';
 export * from './payment-method.js';
 export * from './webhook-event.js';
 export * from './trial-claim.js';

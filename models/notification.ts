@@ -15,6 +15,10 @@ export const notificationEvents = [
   'trial_ending',
   'deposit_refunded',
   'deposit_refund_failed',
+  /** A refund (other than a trial deposit's) reached the customer's card or wallet. */
+  'refund_processed',
+  /** Paystack failed a refund or needs an operator for it (admins only). */
+  'refund_failed',
   'renewal_due',
   'usage_50',
   'usage_80',

@@ -5,7 +5,7 @@ import mongoose, {
   type Types,
 } from 'mongoose';
 import { CURRENCIES } from '../lib/money.js';
-import { REFUND_STATUSES } from '../lib/payment-provider.js';
+import { refundStatuses } from './refund.js';
 
 export const paymentPurposes = [
   'plan',
@@ -28,10 +28,6 @@ export type PaymentPurpose = (typeof paymentPurposes)[number];
 export const paymentStatuses = ['pending', 'paid', 'failed', 'abandoned', 'flagged'] as const;
 export type PaymentStatus = (typeof paymentStatuses)[number];
 
-/** Paystack's refund states, preceded by ours: `requested` until Paystack has the refund. */
-export const refundStatuses = ['requested', ...REFUND_STATUSES] as const;
-export type RefundStatus = (typeof refundStatuses)[number];
-
 const authorizationSchema = new Schema(
   {
     authorizationCode: { type: String, required: true },
@@ -48,7 +44,8 @@ const authorizationSchema = new Schema(
   { _id: false },
 );
 
-const refundSchema = new Schema(
+/** The one refund a payment could carry before refunds had their own records. */
+const legacyRefundSchema = new Schema(
   {
     status: { type: String, enum: refundStatuses, required: true },
     /** 'card' through Paystack's refund API, or 'wallet' as a ledger credit. */
@@ -101,7 +98,21 @@ const paymentSchema = new Schema(
     needsReviewAt: { type: Date },
     lastVerifyError: { type: String },
     verifyAttempts: { type: Number, required: true, default: 0 },
-    refund: { type: refundSchema },
+    /**
+     * Minor units counted against this payment by its refunds (models/refund.ts)
+     * that have not failed: what is left to refund is `amountMinor - refundedMinor`.
+     * Moves only with `refundHolds`, in one conditional update (core/payments/refunds.ts).
+     */
+    refundedMinor: { type: Number, min: 0, default: 0 },
+    /** Ids of the refunds counted in `refundedMinor`, so each is counted once. */
+    refundHolds: { type: [String], default: () => [] },
+    /** Ids of refunds counted once and released since (they failed): never counted again. */
+    refundReleases: { type: [String], default: () => [] },
+    /**
+     * @deprecated Written by versions before refunds had their own records;
+     * core/payments/refunds.ts (adoptLegacyRefunds) moves it to a Refund.
+     */
+    refund: { type: legacyRefundSchema },
     metadata: { type: Schema.Types.Mixed },
   },
   { timestamps: true, strict: 'throw' },

@@ -1,6 +1,6 @@
 /**
- * The money-in flows, bound to their context once at start-up: checkout,
- * fulfilment, Paystack webhooks, trial deposits and their refunds, and the
+ * The money flows, bound to their context once at start-up: checkout,
+ * fulfilment, Paystack webhooks, trial deposits, refunds, and the
  * re-verification safety net. The api role, the bots and the jobs call these.
  */
 import { EventEmitter } from 'node:events';
@@ -14,7 +14,16 @@ import {
   type ProcessOutcome,
   type ReceiveResult,
 } from './webhooks.js';
-import { finishDueTrials, refundDeposit, type RefundOutcome } from './trial.js';
+import { finishDueTrials, refundDeposit } from './trial.js';
+import {
+  listRefundsOfPayment,
+  refundPayment,
+  resumeRefunds,
+  type RefundOutcome,
+  type RefundView,
+} from './refunds.js';
+import type { AuditChannel } from '../audit.js';
+import type { RefundMethod } from '../../models/refund.js';
 import {
   confirmPlanChange,
   quotePlanChange,
@@ -30,7 +39,25 @@ import type { PaymentsContext } from './context.js';
 export type { PaymentsContext } from './context.js';
 export type { Checkout, CheckoutRequest } from './checkout.js';
 export type { FulfilmentOutcome } from './fulfilment.js';
-export type { RefundOutcome } from './trial.js';
+export type { RefundOutcome, RefundView } from './refunds.js';
+
+/** An admin's refund (see `PaymentsService.refundPayment`). */
+export interface AdminRefundRequest {
+  /** The admin's account id; the account must hold the admin role. */
+  adminId: string;
+  /** Where the admin asked from (recorded in the audit trail). */
+  channel: AuditChannel;
+  /** One per admin command (a chat message id, an API idempotency key): a repeat refunds once. */
+  requestId: string;
+  paymentReference: string;
+  /** Minor units of the payment's currency; default: everything still refundable. */
+  amountMinor?: number;
+  /** 'card': back through Paystack; 'wallet': a credit to the customer's wallet. */
+  method: RefundMethod;
+  reason: string;
+  /** Also stop the plan this payment bought, now. Default false. */
+  endPlan?: boolean;
+}
 export type { ReverifyReport } from './reverify.js';
 export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
 export type { RenewalOutcome } from './renewals.js';
@@ -93,9 +120,29 @@ export class PaymentsService {
 
   refundDeposit(
     reference: string,
-    options: { reason: string; method?: 'card' | 'wallet' },
+    options: { reason: string; method?: RefundMethod },
   ): Promise<RefundOutcome> {
     return refundDeposit(this.ctx, reference, options);
+  }
+
+  /**
+   * An admin refunds all or part of a payment, to the card or the wallet, with
+   * a reason; audited (core/payments/refunds.ts). Refused with CONFLICT
+   * (`details.reason` EXCEEDS_REFUNDABLE, ALREADY_SPENT, NOTHING_LEFT) and
+   * FORBIDDEN for a non-admin.
+   */
+  refundPayment(request: AdminRefundRequest): Promise<RefundOutcome> {
+    return refundPayment(this.ctx, request);
+  }
+
+  /** A payment's refunds, oldest first. */
+  listRefunds(paymentReference: string): Promise<RefundView[]> {
+    return listRefundsOfPayment(paymentReference);
+  }
+
+  /** Moves on refunds left behind (re-verification runs it too); returns how many it moved. */
+  resumeRefunds(): Promise<number> {
+    return resumeRefunds(this.ctx);
   }
 
   finishDueTrials(): Promise<{ ended: number }> {

@@ -7,7 +7,7 @@
  */
 import { Payment } from '../../models/payment.js';
 import { fulfilPayment, type FulfilmentOutcome } from './fulfilment.js';
-import { resumeRequestedRefunds } from './trial.js';
+import { resumeRefunds } from './refunds.js';
 import type { PaymentsContext } from './context.js';
 
 export interface ReverifyOptions {
@@ -72,6 +72,6 @@ export async function reverifyPendingPayments(
       report.abandoned += changed.modifiedCount;
     }
   }
-  report.refundsResumed = await resumeRequestedRefunds(ctx);
+  report.refundsResumed = await resumeRefunds(ctx);
   return report;
 }

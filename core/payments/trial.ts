@@ -6,19 +6,20 @@
  * `authorization.signature`): each of these is claimed under a unique key, and a
  * claim held by someone else means the deposit goes straight back with the reason.
  * At the end of the trial, or when a plan is bought during it, the deposit is
- * refunded to the card through Paystack (or credited to the wallet), and
- * Paystack's refund webhooks carry it to `processed`.
+ * refunded to the card through Paystack (or credited to the wallet) by the one
+ * refund flow of core/payments/refunds.ts, and Paystack's refund webhooks
+ * carry it to `processed`.
  */
 import { isDuplicateKeyError } from '../../models/errors.js';
 import { Account } from '../../models/account.js';
 import { ChannelIdentity } from '../../models/channel-identity.js';
-import { Payment, type PaymentRecord, type RefundStatus } from '../../models/payment.js';
+import { Payment, type PaymentRecord } from '../../models/payment.js';
+import type { RefundMethod } from '../../models/refund.js';
 import { TrialClaim, type TrialClaimKind } from '../../models/trial-claim.js';
-import { DomainError, isDomainError } from '../../lib/errors.js';
-import { credit } from '../wallet.js';
-import { notify, notifyAdmins } from '../notifications.js';
+import { DomainError } from '../../lib/errors.js';
 import { endTrial, getLiveSubscription, listDueTrials } from '../subscriptions.js';
 import type { PaymentsContext } from './context.js';
+import { getRefundByKey, requestRefund, type RefundOutcome } from './refunds.js';
 
 export type TrialRefusal = 'account' | 'email' | 'telegram' | 'whatsapp' | 'card';
 
@@ -87,169 +88,39 @@ export async function claimTrial(
   return { ok: true };
 }
 
-export type RefundOutcome =
-  | { state: 'requested' | 'pending' | 'processing' | 'processed'; method: 'card' | 'wallet' }
-  | { state: 'failed' | 'needs-attention'; method: 'card' | 'wallet'; reason: string }
-  | { state: 'retry_later'; method: 'card' | 'wallet'; reason: string };
-
 /**
- * Returns a trial deposit, once. The refund is recorded on the payment before
- * anything moves; a run that died after that resumes from the record.
+ * Returns a trial deposit, once (core/payments/refunds.ts does the refunding,
+ * keyed `deposit:<reference>`): to the card, or to the wallet when the
+ * business says so (`trialDepositRefund`) or the caller asks.
  */
 export async function refundDeposit(
   ctx: PaymentsContext,
   reference: string,
-  options: { reason: string; method?: 'card' | 'wallet' },
+  options: { reason: string; method?: RefundMethod },
 ): Promise<RefundOutcome> {
-  const found = await Payment.findOne({ reference });
+  const found = await Payment.findOne({ reference }, { purpose: 1, status: 1 }).lean();
   if (!found || found.purpose !== 'trial_deposit' || found.status !== 'paid') {
     throw new DomainError('CONFLICT', 'Only a paid trial deposit can be refunded this way.');
   }
-  if (!found.refund) {
-    const method = options.method ?? (await ctx.settings.get()).trialDepositRefund;
-    const now = ctx.clock.now();
-    await Payment.updateOne(
-      { _id: found._id, refund: { $exists: false } },
-      {
-        $set: {
-          refund: {
-            status: 'requested',
-            method: method === 'wallet' ? 'wallet' : 'card',
-            amountMinor: found.amountMinor,
-            reason: options.reason,
-            requestedAt: now,
-            updatedAt: now,
-          },
-        },
-      },
-    );
-    ctx.faults.reach('refund.recorded');
+  const key = `deposit:${reference}`;
+  // Asked again (a resumed run, a later setting): the way chosen the first time stands.
+  const method =
+    (await getRefundByKey(key))?.method ??
+    options.method ??
+    ((await ctx.settings.get()).trialDepositRefund === 'wallet' ? 'wallet' : 'card');
+  const outcome = await requestRefund(ctx, {
+    key,
+    paymentReference: reference,
+    method,
+    kind: 'deposit',
+    reason: options.reason,
+    requestedBy: { actor: 'system', channel: 'system' },
+  });
+  if (outcome.state === 'refused') {
+    // An admin refunded it already: there is nothing left to return.
+    ctx.logger.info({ reference, refusal: outcome.refusal }, 'trial.deposit_not_refunded');
   }
-  const payment = await Payment.findOne({ reference });
-  const refund = payment?.refund;
-  if (!payment || !refund) throw new Error(`refund record of ${reference} vanished`);
-  const method = refund.method;
-  if (refund.status !== 'requested') return outcomeOf(refund.status, method);
-
-  if (method === 'wallet') {
-    await credit(
-      String(payment.accountId),
-      {
-        amountMinor: refund.amountMinor,
-        currency: payment.currency,
-        key: `deposit-refund:${reference}`,
-        kind: 'refund',
-        reference,
-        description: 'Trial deposit returned to the wallet',
-      },
-      { clock: ctx.clock, faults: ctx.faults },
-    );
-    ctx.faults.reach('refund.wallet_credited');
-    await advanceRefund(ctx, payment, 'processed');
-    return { state: 'processed', method };
-  }
-
-  try {
-    // A run that died after Paystack took the refund left it `requested` here:
-    // look before asking again, so the customer is never refunded twice.
-    const [earlier] = (await ctx.provider.listRefunds({ reference })).filter(
-      (r) => r.status !== 'failed',
-    );
-    if (earlier) {
-      await advanceRefund(ctx, payment, earlier.status, String(earlier.id));
-      return outcomeOf(earlier.status, method);
-    }
-    ctx.faults.reach('refund.checked_provider');
-    const result = await ctx.provider.refund({
-      reference,
-      amountMinor: refund.amountMinor,
-      currency: payment.currency,
-      merchantNote: `Atlantic trial deposit: ${refund.reason}`,
-      customerNote: 'Your Atlantic trial deposit',
-    });
-    ctx.faults.reach('refund.provider_called');
-    await advanceRefund(ctx, payment, result.status, String(result.id));
-    return outcomeOf(result.status, method);
-  } catch (err) {
-    // Only Paystack's own answers are outcomes here; anything else is a bug or a crash.
-    if (!isDomainError(err, ['PAYMENT_REJECTED', 'UPSTREAM_FAILED'])) throw err;
-    const reason = err.message;
-    if (isDomainError(err, 'PAYMENT_REJECTED')) {
-      const given = err.details?.providerMessage;
-      const providerMessage = typeof given === 'string' ? given : reason;
-      await advanceRefund(ctx, payment, 'failed');
-      return { state: 'failed', method, reason: providerMessage };
-    }
-    ctx.logger.warn({ reference, err }, 'refund.provider_unreachable');
-    return { state: 'retry_later', method, reason };
-  }
-}
-
-const rank: Record<RefundStatus, number> = {
-  requested: 0,
-  pending: 1,
-  processing: 2,
-  processed: 3,
-  failed: 3,
-  'needs-attention': 3,
-};
-
-/**
- * Moves a refund forward only (Paystack's events may arrive late, twice or out
- * of order). A final state is announced before it is recorded, under a dedup
- * key, so a process that dies in between re-announces nothing and loses nothing.
- */
-export async function advanceRefund(
-  ctx: PaymentsContext,
-  payment: PaymentRecord,
-  status: RefundStatus,
-  providerRefundId?: string,
-): Promise<boolean> {
-  const current = payment.refund?.status;
-  if (current !== undefined && rank[current] >= rank[status]) return false;
-  const accountId = String(payment.accountId);
-  const data = {
-    reference: payment.reference,
-    amountMinor: payment.refund?.amountMinor ?? payment.amountMinor,
-    currency: payment.currency,
-    method: payment.refund?.method,
-    reason: payment.refund?.reason,
-  };
-  if (status === 'processed') {
-    await notify(
-      { accountId, event: 'deposit_refunded', period: payment.reference, data },
-      { clock: ctx.clock },
-    );
-  } else if (status === 'failed' || status === 'needs-attention') {
-    await notifyAdmins(
-      {
-        event: 'deposit_refund_failed',
-        dedupKey: `deposit_refund_failed:${payment.reference}:${status}`,
-        data: { ...data, accountId, status },
-      },
-      { clock: ctx.clock },
-    );
-  }
-  ctx.faults.reach('refund.announced');
-  const earlier = (Object.keys(rank) as RefundStatus[]).filter((s) => rank[s] < rank[status]);
-  const changed = await Payment.updateOne(
-    { _id: payment._id, 'refund.status': { $in: earlier } },
-    {
-      $set: {
-        'refund.status': status,
-        'refund.updatedAt': ctx.clock.now(),
-        ...(providerRefundId ? { 'refund.providerRefundId': providerRefundId } : {}),
-      },
-    },
-  );
-  return changed.modifiedCount === 1;
-}
-
-function outcomeOf(status: RefundStatus, method: 'card' | 'wallet'): RefundOutcome {
-  if (status === 'failed' || status === 'needs-attention') {
-    return { state: status, method, reason: 'refund did not go through' };
-  }
-  return { state: status, method };
+  return outcome;
 }
 
 /** When a plan is bought during a trial: end the trial now and return its deposit. */
@@ -279,13 +150,4 @@ export async function finishDueTrials(ctx: PaymentsContext): Promise<{ ended: nu
     ended += 1;
   }
   return { ended };
-}
-
-/** Refunds stuck in `requested` (Paystack was unreachable) are tried again. */
-export async function resumeRequestedRefunds(ctx: PaymentsContext): Promise<number> {
-  const stuck = await Payment.find({ 'refund.status': 'requested' }).limit(100);
-  for (const payment of stuck) {
-    await refundDeposit(ctx, payment.reference, { reason: payment.refund?.reason ?? 'retry' });
-  }
-  return stuck.length;
 }

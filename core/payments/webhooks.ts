@@ -22,10 +22,10 @@ import { WebhookEvent } from '../../models/webhook-event.js';
 import { Payment } from '../../models/payment.js';
 import { Account } from '../../models/account.js';
 import { isValidPaystackSignature } from '../../lib/paystack/signature.js';
-import type { RefundStatus } from '../../models/payment.js';
+import type { RefundStatus } from '../../models/refund.js';
 import { notifyAdmins } from '../notifications.js';
 import { fulfilPayment } from './fulfilment.js';
-import { advanceRefund } from './trial.js';
+import { applyRefundEvent } from './refunds.js';
 import type { PaymentsContext } from './context.js';
 
 /** A stored event claimed by the process that stored it, ready to dispatch. */
@@ -276,15 +276,18 @@ async function dispatch(
 
   const refundStatus = refundEvents[name];
   if (refundStatus) {
-    const reference = refundTransactionReference(data);
-    const payment = reference ? await Payment.findOne({ reference }) : null;
-    if (!payment?.refund) {
+    const applied = await applyRefundEvent(ctx, {
+      status: refundStatus,
+      providerRefundId: stringOf(data.id),
+      reference: refundTransactionReference(data),
+      amountMinor: amountOf(data.amount),
+    });
+    if (applied === 'unknown') {
       return { outcome: 'ignored', note: 'no refund of ours for this transaction' };
     }
-    const moved = await advanceRefund(ctx, payment, refundStatus, stringOf(data.id));
     return {
       outcome: 'processed',
-      note: moved ? `refund ${refundStatus}` : 'refund already further',
+      note: applied === 'moved' ? `refund ${refundStatus}` : 'refund already further',
     };
   }
 
@@ -340,6 +343,14 @@ function refundTransactionReference(data: Record<string, unknown>): string | und
     return stringOf((transaction as Record<string, unknown>).reference);
   }
   return undefined;
+}
+
+/** Paystack sends refund amounts as numbers or as digit strings. */
+function amountOf(value: unknown): number | undefined {
+  const amount = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof amount === 'number' && Number.isSafeInteger(amount) && amount > 0
+    ? amount
+    : undefined;
 }
 
 function stringOf(value: unknown): string | undefined {

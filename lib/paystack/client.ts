@@ -227,6 +227,7 @@ export function createPaystackClient(options: PaystackClientOptions): PaymentPro
         amountMinor: data.amount,
         currency: data.currency,
         transactionReference: data.transaction.reference,
+        merchantNote: data.merchant_note ?? null,
       };
       return result;
     },
@@ -245,6 +246,7 @@ export function createPaystackClient(options: PaystackClientOptions): PaymentPro
         amountMinor: refund.amount,
         currency: refund.currency,
         transactionReference: refund.transaction.reference,
+        merchantNote: refund.merchant_note ?? null,
       }));
     },
 

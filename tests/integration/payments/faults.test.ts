@@ -10,6 +10,7 @@ import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 import { crashAt, recordSteps, SimulatedCrash } from '../../../lib/faults.js';
 import { Payment } from '../../../models/payment.js';
+import { Refund } from '../../../models/refund.js';
 import { PaymentMethod } from '../../../models/payment-method.js';
 import { Subscription } from '../../../models/subscription.js';
 import { Notification } from '../../../models/notification.js';
@@ -122,8 +123,8 @@ describe('a trial deposit refund killed at each step', () => {
         (r) => r.transactionReference === reference,
       );
       expect(refunds).toHaveLength(1);
-      const payment = await Payment.findOne({ reference });
-      expect(['pending', 'processing', 'processed']).toContain(payment?.refund?.status);
+      const refund = await Refund.findOne({ paymentReference: reference });
+      expect(['pending', 'processing', 'processed']).toContain(refund?.status);
     }
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 import { Payment } from '../../../models/payment.js';
+import { Refund } from '../../../models/refund.js';
 import { Subscription } from '../../../models/subscription.js';
 import { Notification } from '../../../models/notification.js';
 import { ChannelIdentity } from '../../../models/channel-identity.js';
@@ -28,7 +29,7 @@ async function startTrial(options: { signature?: string; accountId?: string } = 
 }
 
 async function refundState(reference: string): Promise<string | undefined> {
-  return (await Payment.findOne({ reference }))?.refund?.status ?? undefined;
+  return (await Refund.findOne({ paymentReference: reference }))?.status ?? undefined;
 }
 
 describe('starting a trial', () => {
