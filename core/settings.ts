@@ -49,7 +49,11 @@ export const businessSettingsSchema = z.strictObject({
   trialDepositMinor: z.int().min(0),
   /** Where a trial deposit goes back at the end: to the card, or into the wallet. */
   trialDepositRefund: z.enum(trialDepositRefundModes),
-  /** Cancelling at once: the unused part of the period goes to the wallet, or nowhere. */
+  /**
+   * Cancelling at once: the unused part of the period goes to the wallet, back
+   * to the card that paid the period (what that payment can still give back;
+   * any rest to the wallet), or nowhere.
+   */
   cancellationRefund: z.enum(cancellationRefundModes),
   /** A downgrade takes effect at the end of the period (default), or at once with the credit to the wallet. */
   downgradeTiming: z.enum(downgradeTimings),

@@ -14,7 +14,8 @@ export type BillingQuoteKind = (typeof billingQuoteKinds)[number];
 export const billingQuoteStatuses = ['open', 'confirming', 'done', 'stale'] as const;
 export type BillingQuoteStatus = (typeof billingQuoteStatuses)[number];
 
-export const refundDestinations = ['wallet', 'none'] as const;
+/** 'card': `cardRefundMinor` to the card that paid the period, the rest of `refundMinor` to the wallet. */
+export const refundDestinations = ['wallet', 'card', 'none'] as const;
 export type RefundDestination = (typeof refundDestinations)[number];
 
 /**
@@ -39,6 +40,13 @@ const billingQuoteSchema = new Schema(
       validate: { validator: Number.isSafeInteger, message: 'refundMinor must be whole' },
     },
     refundTo: { type: String, enum: refundDestinations, required: true },
+    /** refundTo 'card': the part that goes back to the card, and the payment it is refunded from. */
+    cardRefundMinor: {
+      type: Number,
+      min: 0,
+      validate: { validator: Number.isSafeInteger, message: 'cardRefundMinor must be whole' },
+    },
+    refundPaymentRef: { type: String },
     /** When the plan ends (a cancellation) or the new plan applies (a plan change). */
     endsAt: { type: Date, required: true },
     /** A plan change: the plan moved to, charged now, and what renewals will cost. */

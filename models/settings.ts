@@ -12,8 +12,12 @@ export const BUSINESS_SETTINGS_ID = 'business';
 export const trialDepositRefundModes = ['refund', 'wallet'] as const;
 export type TrialDepositRefundMode = (typeof trialDepositRefundModes)[number];
 
-/** Where the unused part of a period goes when a customer cancels at once. */
-export const cancellationRefundModes = ['wallet', 'none'] as const;
+/**
+ * Where the unused part of a period goes when a customer cancels at once: the
+ * wallet; the card that paid the period (what that payment can still give
+ * back, the rest to the wallet); or nowhere.
+ */
+export const cancellationRefundModes = ['wallet', 'card', 'none'] as const;
 export type CancellationRefundMode = (typeof cancellationRefundModes)[number];
 
 /** When a downgrade confirmed by a customer takes effect. */

@@ -1,7 +1,7 @@
 /**
  * The money flows, bound to their context once at start-up: checkout,
- * fulfilment, Paystack webhooks, trial deposits, refunds, and the
- * re-verification safety net. The api role, the bots and the jobs call these.
+ * fulfilment, Paystack webhooks, trial deposits, refunds, cancellations, and
+ * the re-verification safety net. The api role, the bots and the jobs call these.
  */
 import { EventEmitter } from 'node:events';
 import { createCheckout, type Checkout, type CheckoutRequest } from './checkout.js';
@@ -22,6 +22,12 @@ import {
   type RefundOutcome,
   type RefundView,
 } from './refunds.js';
+import {
+  confirmCancellation,
+  quoteCancellation,
+  type CancellationOutcome,
+  type CancellationQuote,
+} from '../cancellation.js';
 import type { AuditChannel } from '../audit.js';
 import type { RefundMethod } from '../../models/refund.js';
 import {
@@ -40,6 +46,7 @@ export type { PaymentsContext } from './context.js';
 export type { Checkout, CheckoutRequest } from './checkout.js';
 export type { FulfilmentOutcome } from './fulfilment.js';
 export type { RefundOutcome, RefundView } from './refunds.js';
+export type { CancellationOutcome, CancellationQuote } from '../cancellation.js';
 
 /** An admin's refund (see `PaymentsService.refundPayment`). */
 export interface AdminRefundRequest {
@@ -143,6 +150,19 @@ export class PaymentsService {
   /** Moves on refunds left behind (re-verification runs it too); returns how many it moved. */
   resumeRefunds(): Promise<number> {
     return resumeRefunds(this.ctx);
+  }
+
+  /** A stored quote for cancelling the account's plan (core/cancellation.ts). */
+  quoteCancellation(input: {
+    accountId: string;
+    when: 'now' | 'period_end';
+  }): Promise<CancellationQuote> {
+    return quoteCancellation(this.ctx, input);
+  }
+
+  /** Carries out a cancellation quote; a refund to the card goes through Paystack. */
+  confirmCancellation(input: { accountId: string; quoteId: string }): Promise<CancellationOutcome> {
+    return confirmCancellation(this.ctx, input);
   }
 
   finishDueTrials(): Promise<{ ended: number }> {

@@ -110,6 +110,27 @@ describe('cancelling at once', () => {
     }
   });
 
+  it('puts the refund in the wallet under the card policy when no card payment paid the period', async () => {
+    // This plan was activated without a Paystack payment (as an admin's gift would be).
+    const { accountId } = await personalCustomer(0);
+    await settings().update({ cancellationRefund: 'card' }, { actor: 'test' });
+    try {
+      clock.advance(6 * DAY);
+      const quote = await quoteCancellation(ctx(), { accountId, when: 'now' });
+      expect(quote).toMatchObject({
+        refundMinor: 1_200_000,
+        refundTo: 'wallet',
+        cardRefundMinor: 0,
+      });
+      expect(quote.lines[2]).toMatch(/^₦12,000\.00 goes back to your wallet/);
+      // No payments context is needed: nothing goes to a card.
+      const outcome = await confirmCancellation(ctx(), { accountId, quoteId: quote.quoteId });
+      expect(outcome).toMatchObject({ refundTo: 'wallet', walletBalanceMinor: 1_200_000 });
+    } finally {
+      await settings().update({ cancellationRefund: 'wallet' }, { actor: 'test' });
+    }
+  });
+
   it.each(['cancel.claimed', 'cancel.subscription_cancelled', 'cancel.wallet_credited'])(
     'finishes once after a crash at %s',
     async (step) => {

@@ -237,3 +237,59 @@ describe('a processed refund whose webhooks were lost, killed at each step', () 
     }
   });
 });
+
+describe('a cancellation refunded to the card, killed at each step', () => {
+  it('cancels once and refunds the card once', async () => {
+    await h.settings.update({ cancellationRefund: 'card' }, { actor: 'test' });
+    try {
+      async function cancelQuote() {
+        const bought = await paid('plan');
+        h.clock.advanceBy({ days: 6 });
+        const quote = await h.payments.quoteCancellation({
+          accountId: bought.accountId,
+          when: 'now',
+        });
+        expect(quote.refundTo).toBe('card');
+        return { ...bought, quote };
+      }
+      const recorder = recordSteps();
+      const first = await cancelQuote();
+      const steps = await stepsOf(
+        () =>
+          h.withFaults(recorder).confirmCancellation({
+            accountId: first.accountId,
+            quoteId: first.quote.quoteId,
+          }),
+        recorder,
+      );
+      expect(steps).toEqual(
+        expect.arrayContaining([
+          'cancel.subscription_cancelled',
+          'refund.reserved',
+          'refund.provider_called',
+          'cancel.card_refund_requested',
+        ]),
+      );
+
+      for (const step of steps) {
+        const { accountId, reference, quote } = await cancelQuote();
+        const crashed = await h
+          .withFaults(crashAt(step))
+          .confirmCancellation({ accountId, quoteId: quote.quoteId })
+          .catch((e: unknown) => e);
+        expect(crashed).toBeInstanceOf(SimulatedCrash);
+        const outcome = await h.payments.confirmCancellation({ accountId, quoteId: quote.quoteId });
+        await h.payments.reverifyPendingPayments();
+
+        expect(outcome).toMatchObject({ refundTo: 'card', cardRefundMinor: quote.cardRefundMinor });
+        expect(paystackRefundsOf(reference).map((r) => r.amountMinor)).toEqual([
+          quote.cardRefundMinor,
+        ]);
+        expect((await getWallet(accountId)).balanceMinor).toBe(0);
+        expect(await Notification.countDocuments({ accountId, event: 'cancelled' })).toBe(1);
+      }
+    } finally {
+      await h.settings.update({ cancellationRefund: 'wallet' }, { actor: 'test' });
+    }
+  });
+});

@@ -1,13 +1,15 @@
 /**
  * Refunds through the real Paystack client and the emulator: admins' full and
  * partial refunds to the card or the wallet, Paystack's webhooks carrying them
- * to the end, credit notes and the audit trail. Whatever is repeated, raced or lost, money goes back once and never
+ * to the end, credit notes, the audit trail, and cancellations refunded to the
+ * card. Whatever is repeated, raced or lost, money goes back once and never
  * more than was paid.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { listAudit } from '../../../core/audit.js';
 import { listInvoices, type IssuedInvoice } from '../../../core/invoices.js';
 import { renderInvoicePdf } from '../../../core/invoice-pdf.js';
+import { openQuotaPeriod } from '../../../core/quota.js';
 import { getLiveSubscription, getSubscription } from '../../../core/subscriptions.js';
 import { debit, getWallet, listLedger } from '../../../core/wallet.js';
 import type { AdminRefundRequest } from '../../../core/payments/index.js';
@@ -22,6 +24,8 @@ import { reasonOf } from '../../support/refusals.js';
 
 useTestDatabase();
 const h = usePaymentsHarness();
+const GB = 1_000_000_000;
+const DAY = 86_400_000;
 
 let adminId = '';
 let requests = 0;
@@ -307,6 +311,104 @@ describe('a wallet top-up refunded to the card', () => {
     expect(
       await reasonOf(h.payments.refundPayment(adminRefund(reference, { method: 'wallet' }))),
     ).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('cancelling at once with refunds to the card', () => {
+  /** A customer on Personal bought by card at the start of a 30-day month, `afterDays` in. */
+  async function personalOnCard(month: string, afterDays: number) {
+    h.clock.set(new Date(`${month}-01T00:00:00.000Z`));
+    const bought = await planBought('personal');
+    const sub = await getLiveSubscription(bought.accountId);
+    await openQuotaPeriod(bought.accountId, {
+      periodStart: sub?.periodStart as Date,
+      periodEnd: sub?.periodEnd as Date,
+      limitBytes: 100 * GB,
+    });
+    h.clock.advance(afterDays * DAY);
+    return bought;
+  }
+
+  async function withCardPolicy<T>(run: () => Promise<T>): Promise<T> {
+    await h.settings.update({ cancellationRefund: 'card' }, { actor: 'test' });
+    try {
+      return await run();
+    } finally {
+      await h.settings.update({ cancellationRefund: 'wallet' }, { actor: 'test' });
+    }
+  }
+
+  it('refunds the unused part of the period to the card that paid it', async () => {
+    await withCardPolicy(async () => {
+      const { accountId, reference } = await personalOnCard('2027-04', 6);
+      const quote = await h.payments.quoteCancellation({ accountId, when: 'now' });
+      // 24 of 30 days left: 15,000 x 80 %.
+      expect(quote).toMatchObject({
+        refundMinor: 1_200_000,
+        refundTo: 'card',
+        cardRefundMinor: 1_200_000,
+      });
+      expect(quote.lines[2]).toMatch(/^₦12,000\.00 goes back to the card ending \d{4} \(/);
+
+      const outcome = await h.payments.confirmCancellation({ accountId, quoteId: quote.quoteId });
+      expect(outcome).toMatchObject({ refundTo: 'card', cardRefundMinor: 1_200_000 });
+      expect((await getLiveSubscription(accountId)) ?? null).toBeNull();
+      expect(paystackRefundsOf(reference).map((r) => r.amountMinor)).toEqual([1_200_000]);
+      expect((await getWallet(accountId)).balanceMinor).toBe(0);
+
+      // Confirming again refunds nothing more.
+      await h.payments.confirmCancellation({ accountId, quoteId: quote.quoteId });
+      expect(paystackRefundsOf(reference)).toHaveLength(1);
+
+      const refund = await Refund.findOne({ paymentReference: reference });
+      expect(refund).toMatchObject({
+        kind: 'cancellation',
+        method: 'card',
+        amountMinor: 1_200_000,
+      });
+      await h.emulator.settleRefund(reference, 'processed');
+      await h.waitUntil(async () => (await refundStatus(String(refund?._id))) === 'processed');
+      const [note] = await invoicesOf(accountId);
+      expect(note).toMatchObject({ kind: 'credit_note', totalMinor: 1_200_000 });
+    });
+  });
+
+  it('sends the card only what that payment can still give back, and the rest to the wallet', async () => {
+    await withCardPolicy(async () => {
+      const { accountId, reference, amountMinor } = await personalOnCard('2027-06', 6);
+      await h.payments.refundPayment(
+        adminRefund(reference, { amountMinor: amountMinor - 200_000, method: 'wallet' }),
+      );
+      const quote = await h.payments.quoteCancellation({ accountId, when: 'now' });
+      expect(quote).toMatchObject({
+        refundMinor: 1_200_000,
+        refundTo: 'card',
+        cardRefundMinor: 200_000,
+      });
+      expect(quote.lines[2]).toContain('₦2,000.00 to the card ending');
+      expect(quote.lines[2]).toContain('₦10,000.00 to your wallet');
+
+      const before = (await getWallet(accountId)).balanceMinor;
+      await h.payments.confirmCancellation({ accountId, quoteId: quote.quoteId });
+      expect(paystackRefundsOf(reference).map((r) => r.amountMinor)).toEqual([200_000]);
+      expect((await getWallet(accountId)).balanceMinor - before).toBe(1_000_000);
+      expect(await refundedMinor(reference)).toBe(amountMinor);
+      await h.emulator.settleRefund(reference, 'processed');
+    });
+  });
+
+  it('puts the money in the wallet when Paystack fails the card refund', async () => {
+    await withCardPolicy(async () => {
+      const { accountId, reference } = await personalOnCard('2027-09', 6);
+      const quote = await h.payments.quoteCancellation({ accountId, when: 'now' });
+      await h.payments.confirmCancellation({ accountId, quoteId: quote.quoteId });
+      await h.emulator.settleRefund(reference, 'failed');
+      await h.waitUntil(async () => (await getWallet(accountId)).balanceMinor === 1_200_000);
+      expect(await refundedMinor(reference)).toBe(1_200_000);
+      expect(
+        await Notification.countDocuments({ audience: 'admins', event: 'refund_failed' }),
+      ).toBeGreaterThanOrEqual(1);
+    });
   });
 });
 
