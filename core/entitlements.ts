@@ -171,6 +171,11 @@ export interface Entitlements {
   paygCurrency: Currency | null;
   /** PAYG: charge for each connected hour; null for other plans. */
   paygHourlyRateMinor: number | null;
+  /**
+   * PAYG with per-GB charging on: the charge per GB (10^9 bytes), paid from the
+   * wallet in blocks as data is used (core/payg.ts); null when off or not PAYG.
+   */
+  paygPerGbRateMinor: number | null;
   quotaPeriodEnd: Date | null;
   /**
    * A seat's own limits (null for an account that is not a seat):
@@ -234,6 +239,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     paygCreditMinor: plan?.kind === 'payg' ? (input.wallet?.balanceMinor ?? 0) : null,
     paygCurrency: plan?.kind === 'payg' ? (input.wallet?.currency ?? null) : null,
     paygHourlyRateMinor: null,
+    paygPerGbRateMinor: null,
     quotaPeriodEnd: input.quota?.periodEnd ?? null,
     seat: null,
     recheckAt,
@@ -354,6 +360,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
   let paygCreditMinor: number | null = null;
   let paygCurrency: Currency | null = null;
   let paygHourlyRateMinor: number | null = null;
+  let paygPerGbRateMinor: number | null = null;
   const nextPlan = UPGRADE_LADDER[plan.code] ?? 'payg';
   const nextUpgrade: Upgrade = {
     action: 'upgrade',
@@ -367,6 +374,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     paygCreditMinor = wallet?.balanceMinor ?? 0;
     paygCurrency = wallet?.currency ?? null;
     paygHourlyRateMinor = rate?.hourlyRateMinor ?? null;
+    paygPerGbRateMinor = rate?.perGbRateMinor ? rate.perGbRateMinor : null;
     const hourPaid =
       input.paygPaidUntil !== undefined &&
       input.paygPaidUntil !== null &&
@@ -383,6 +391,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
           upgrade: { action: 'top_up', planCode: null, text: 'Top up your wallet' },
         }),
         paygHourlyRateMinor,
+        paygPerGbRateMinor,
       };
     }
   } else if (plan.quota) {
@@ -462,6 +471,7 @@ export function computeEntitlements(input: EntitlementsInput): Entitlements {
     paygCreditMinor,
     paygCurrency,
     paygHourlyRateMinor,
+    paygPerGbRateMinor,
     quotaPeriodEnd,
     seat: seat ? { remainingBytes: seatRemainingBytes, maxConnections: seat.maxConnections } : null,
     recheckAt: earliestAfter(now, [recheckAt, quotaPeriodEnd]),

@@ -49,7 +49,8 @@ import {
   type AccessFacts,
   type ParsedProxyUsername,
 } from '../core/proxy-credentials.js';
-import { paygHourKey } from '../core/payg.js';
+import { buyPaygData, paygHourKey } from '../core/payg.js';
+import { notify } from '../core/notifications.js';
 import { openQuotaPeriod, planWindowRequest } from '../core/quota.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
@@ -58,7 +59,7 @@ import {
   removeGatewayPresence,
   type ProxyRefusalRecord,
 } from '../core/usage.js';
-import { debit } from '../core/wallet.js';
+import { debit, getWallet } from '../core/wallet.js';
 import type { ProxyAuthFailureReason } from '../models/proxy-auth-failure.js';
 import { AccessMetrics } from './access-metrics.js';
 import type {
@@ -130,6 +131,8 @@ export interface AccessControllerOptions {
   connectionRate?: Omit<ConnectionRateLimiterOptions, 'clock'>;
   /** Real time for the refresh bookkeeping (default the system clock). */
   timerClock?: Clock;
+  /** PAYG per-GB charging: bytes bought from the wallet at a time (default 100 MB). */
+  paygDataBlockBytes?: number;
 }
 
 interface Tunnel {
@@ -138,8 +141,10 @@ interface Tunnel {
   port: number;
   exit: ExitChoice;
   secretVersion: number;
-  /** Spends the quota lease (false: PAYG, billed by the hour). */
+  /** Spends a byte lease: a quota plan, or PAYG with per-GB charging (data bought from the wallet). */
   metered: boolean;
+  /** A PAYG account: each connected hour is charged as it starts. */
+  payg: boolean;
   /** Whose quota counter the lease comes from: the account's own, or its team owner's. */
   quotaKey: string;
   /** A capped seat: its own counter (the cap), spent alongside quotaKey's; follows cap changes. */
@@ -230,6 +235,7 @@ export class GatewayAccessController implements AccessController {
       gatewayId: this.gatewayId,
       metrics: this.metrics,
       openPeriod: (accountId) => this.openQuotaPeriodFor(accountId),
+      buyMore: (accountId) => this.buyPaygDataFor(accountId),
       onExhausted: (accountId) => queueMicrotask(() => this.cutForQuota(accountId)),
     });
     this.ipBackoff = new FailureBackoff({ clock: options.clock, ...options.authBackoff });
@@ -508,7 +514,8 @@ export class GatewayAccessController implements AccessController {
       return this.refuse(accountId, request, exit.location, 'DISCONNECTED', DISCONNECTED_MESSAGE);
     }
     const tunnel = this.open(request, credential, exit, {
-      metered: entitlements.remainingBytes !== null,
+      metered: entitlements.remainingBytes !== null || entitlements.paygPerGbRateMinor !== null,
+      payg: entitlements.paygHourlyRateMinor !== null,
       quotaKey: quotaKeyOf(facts),
       capKey: capKeyOf(facts),
     });
@@ -525,8 +532,13 @@ export class GatewayAccessController implements AccessController {
   ): Promise<true | { code: string; message: string }> {
     const { accountId } = facts;
     if (entitlements.paygHourlyRateMinor !== null) {
-      if (await this.ensureHourPaid(accountId, facts, entitlements)) return true;
-      return this.entitlementRefusal(this.entitlementsFor(facts), 'WALLET_EMPTY');
+      if (!(await this.ensureHourPaid(accountId, facts, entitlements))) {
+        return this.entitlementRefusal(this.entitlementsFor(facts), 'WALLET_EMPTY');
+      }
+      if (entitlements.paygPerGbRateMinor === null || (await this.holdsBytes(accountId))) {
+        return true;
+      }
+      return { code: 'WALLET_EMPTY', message: PAYG_DATA_UNPAID_MESSAGE };
     }
     if (entitlements.remainingBytes === null) return true;
     // A capped seat first: its cap refuses it alone, before it takes from the team's pool.
@@ -677,7 +689,7 @@ export class GatewayAccessController implements AccessController {
     request: AccessRequest,
     credential: CachedCredential,
     exit: ExitChoice,
-    metering: { metered: boolean; quotaKey: string; capKey: string | null },
+    metering: { metered: boolean; payg: boolean; quotaKey: string; capKey: string | null },
   ): Tunnel {
     const tunnel: Tunnel = {
       accountId: credential.accountId,
@@ -832,14 +844,37 @@ export class GatewayAccessController implements AccessController {
       const capSpent = hit.some((t) => t.quotaKey !== key);
       const refusal = capSpent
         ? SEAT_CAP_REACHED
-        : facts
-          ? this.entitlementRefusal(
-              this.entitlementsFor(facts, { quotaSpent: true }),
-              'QUOTA_EXHAUSTED',
-            )
-          : { code: 'QUOTA_EXHAUSTED', message: 'Data limit reached. Upgrade or wait for reset.' };
+        : hit.some((t) => t.payg)
+          ? { code: 'WALLET_EMPTY', message: PAYG_DATA_UNPAID_MESSAGE }
+          : facts
+            ? this.entitlementRefusal(
+                this.entitlementsFor(facts, { quotaSpent: true }),
+                'QUOTA_EXHAUSTED',
+              )
+            : {
+                code: 'QUOTA_EXHAUSTED',
+                message: 'Data limit reached. Upgrade or wait for reset.',
+              };
       for (const tunnel of hit) this.cutTunnel(tunnel, refusal.code, refusal.message);
+      if (refusal.code === 'WALLET_EMPTY') this.tellWalletEmpty(account.accountId);
     }
+  }
+
+  /** The customer hears once per hour that PAYG stopped for want of money. */
+  private tellWalletEmpty(accountId: string): void {
+    const facts = this.cache.accountFacts(accountId);
+    const wallet = facts?.wallet;
+    notify(
+      {
+        accountId,
+        event: 'wallet_empty',
+        period: hourStart(this.clock.now()).toISOString(),
+        data: wallet ? { balanceMinor: wallet.balanceMinor, currency: wallet.currency } : {},
+      },
+      { clock: this.clock },
+    ).catch((error: unknown) =>
+      this.logger?.warn({ err: error, accountId }, 'proxy.notify_wallet_empty_failed'),
+    );
   }
 
   // -------------------------------------------------------------------------
@@ -923,7 +958,12 @@ export class GatewayAccessController implements AccessController {
     for (const account of this.live.values()) {
       if (account.tunnels.size === 0) continue;
       const tunnel = account.tunnels.values().next().value;
-      if (!tunnel || tunnel.metered) continue;
+      if (!tunnel?.payg) continue;
+      // Data bought in an hour that has ended stays with it: the next bytes
+      // come from the new hour's counter (and its purchases).
+      if (tunnel.metered) {
+        this.leases.release(account.accountId, { periodBefore: new Date(currentHour) });
+      }
       if (this.paidHour.get(account.accountId) === currentHour) continue;
       const facts = this.cache.accountFacts(account.accountId);
       if (!facts) continue;
@@ -934,6 +974,7 @@ export class GatewayAccessController implements AccessController {
           if (!paid) {
             const words = this.entitlementRefusal(this.entitlementsFor(facts), 'WALLET_EMPTY');
             this.cutAccount(account.accountId, words.code, words.message);
+            this.tellWalletEmpty(account.accountId);
           }
         })
         .catch((error: unknown) =>
@@ -1057,6 +1098,7 @@ export class GatewayAccessController implements AccessController {
     const facts = this.factsForLeaseKey(key);
     const subscription = facts?.subscription;
     const plan = subscription ? this.cache.plan(subscription.planCode) : undefined;
+    if (facts && plan?.kind === 'payg') return this.buyPaygDataFor(key);
     if (!facts || !subscription || !plan?.quota) return false;
     const window = currentQuotaWindow(subscription, this.clock.now());
     if (!window) return false;
@@ -1067,6 +1109,32 @@ export class GatewayAccessController implements AccessController {
       connection: this.connection,
     });
     return true;
+  }
+
+  /**
+   * PAYG with per-GB charging: the hour's counter is empty, so buy data from
+   * the wallet (core/payg.ts). False, without I/O, for every other account.
+   */
+  private async buyPaygDataFor(key: string): Promise<boolean> {
+    const facts = this.cache.accountFacts(key);
+    if (!facts) return false;
+    const entitlements = this.entitlementsFor(facts);
+    const rate = entitlements.paygPerGbRateMinor;
+    const currency = entitlements.paygCurrency;
+    if (rate === null || currency === null) return false;
+    const bytes = await buyPaygData(
+      key,
+      {
+        now: this.clock.now(),
+        perGbRateMinor: rate,
+        currency,
+        blockBytes: this.options.paygDataBlockBytes,
+      },
+      { clock: this.clock, connection: this.connection },
+    );
+    const wallet = await getWallet(key, { connection: this.connection, currency });
+    this.cache.noteWalletBalance(key, wallet.balanceMinor);
+    return bytes > 0;
   }
 
   /**
@@ -1086,6 +1154,8 @@ export class GatewayAccessController implements AccessController {
 }
 
 const DISCONNECTED_MESSAGE = 'Your proxy is disconnected. Press Connect to use it again.';
+const PAYG_DATA_UNPAID_MESSAGE =
+  'Your wallet cannot pay for more data this hour. Top up your wallet to continue.';
 const SEAT_REMOVED = {
   code: 'NO_SUBSCRIPTION',
   message: 'You are no longer a member of this team. Ask your team owner, or choose a plan.',

@@ -79,6 +79,13 @@ export interface LeaseManagerOptions {
    * (idempotently) and say whether it did. Without it, no period = no bytes.
    */
   openPeriod?: (accountId: string) => Promise<boolean>;
+  /**
+   * Called when the open period has fewer bytes than asked for: add bytes to
+   * it (PAYG per-GB charging buys data from the wallet) and say whether it
+   * did. Without it, or when it says false, a short grant means the counter
+   * is (nearly) spent. Must answer false without I/O for keys it does not serve.
+   */
+  buyMore?: (accountId: string) => Promise<boolean>;
   /** Every local byte is spent and the counter has no more. */
   onExhausted: (accountId: string) => void;
 }
@@ -113,6 +120,7 @@ export class LeaseManager {
   private readonly idleReturnMs: number;
   private readonly settleEveryMs: number;
   private readonly openPeriod: (accountId: string) => Promise<boolean>;
+  private readonly buyMore: (accountId: string) => Promise<boolean>;
   private readonly onExhausted: (accountId: string) => void;
   private readonly gatewayId: string;
   private readonly heartbeatMs: number;
@@ -129,6 +137,7 @@ export class LeaseManager {
     this.idleReturnMs = options.idleReturnMs ?? 10_000;
     this.settleEveryMs = options.settleEveryMs ?? 10_000;
     this.openPeriod = options.openPeriod ?? (() => Promise.resolve(false));
+    this.buyMore = options.buyMore ?? (() => Promise.resolve(false));
     this.onExhausted = options.onExhausted;
     this.gatewayId = options.gatewayId;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
@@ -212,6 +221,21 @@ export class LeaseManager {
         if (++failures >= MAX_WAIT_FAILURES) return false;
       }
     }
+  }
+
+  /**
+   * Gives the account's unspent bytes back now (the next spend takes a fresh
+   * lease), or only when they are from a period starting before
+   * `periodBefore`: PAYG data bought in an hour that has ended stays with it.
+   */
+  release(accountId: string, options: { periodBefore?: Date } = {}): void {
+    const lease = this.leases.get(accountId);
+    if (!lease || lease.heldBytes === 0 || lease.periodStart === null) return;
+    const before = options.periodBefore;
+    if (before !== undefined && lease.periodStart.getTime() >= before.getTime()) return;
+    this.enqueue(lease, () => this.settle(lease, true)).catch((error: unknown) =>
+      this.logger?.warn({ err: error, accountId }, 'proxy.lease_settle_failed'),
+    );
   }
 
   /** Marks the account active (keeps its lease from being returned as idle). */
@@ -312,6 +336,14 @@ export class LeaseManager {
     if (granted === null && (await this.openPeriod(lease.accountId))) {
       granted = await leaseBytes(lease.accountId, requested, this.clock.now(), options);
     }
+    // Bytes were added to a short counter: this grant is not the last one.
+    let replenished = false;
+    if (granted !== null && granted.grantedBytes < requested) {
+      replenished = await this.buyMore(lease.accountId);
+      if (replenished && granted.grantedBytes === 0) {
+        granted = await leaseBytes(lease.accountId, requested, this.clock.now(), options);
+      }
+    }
     if (granted === null || granted.grantedBytes === 0) this.metrics?.leaseFailed('exhausted');
     else this.metrics?.leaseRenewed(granted.grantedBytes);
     if (granted === null) {
@@ -323,7 +355,7 @@ export class LeaseManager {
     // A short grant means the counter is nearly spent; keep later leases small so
     // the last bytes are shared between gateways instead of stranded in one.
     lease.lastLeaseBytes = granted.grantedBytes < requested ? this.minLeaseBytes : requested;
-    lease.drained = granted.grantedBytes < requested;
+    lease.drained = !replenished && granted.grantedBytes < requested;
     if (lease.drained && lease.heldBytes - lease.spentBytes <= 0) this.onExhausted(lease.accountId);
   }
 

@@ -1,6 +1,7 @@
 /**
- * "What has pay as you go cost me?" (core/payg.ts): this hour and today, from
- * the hourly charges the gateway writes to the wallet's ledger.
+ * "What has pay as you go cost me?" (core/payg.ts): this hour, today and this
+ * month, from the hourly charges the gateway writes to the wallet's ledger
+ * (per-GB data charges: tests/integration/proxy/access/payg-data.test.ts).
  */
 import { describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
@@ -50,9 +51,11 @@ describe('PAYG cost so far', () => {
     expect(await paygCostSoFar(accountId, clock.now())).toEqual({
       hourMinor: RATE,
       todayMinor: 3 * RATE,
+      monthMinor: 4 * RATE,
+      dataTodayMinor: 0,
       hoursToday: 3,
       currency: 'NGN',
-      summary: '₦450.00 today (3 connected hours), ₦150.00 this hour.',
+      summary: '₦450.00 today (3 connected hours), ₦150.00 this hour, ₦600.00 this month.',
     });
   });
 
@@ -61,7 +64,8 @@ describe('PAYG cost so far', () => {
     expect(await paygCostSoFar(accountId, clock.now())).toMatchObject({
       hourMinor: 0,
       todayMinor: 0,
-      summary: 'Nothing charged today.',
+      monthMinor: 0,
+      summary: 'Nothing charged this month.',
     });
   });
 });
