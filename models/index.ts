@@ -25,4 +25,5 @@ export * from './gateway-presence.js';
 export * from './team-seat.js';
 export * from './billing-quote.js';
 export * from './seat-invite.js';
+export * from './payg-hour.js';
 export * from './audit-entry.js';

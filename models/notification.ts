@@ -25,6 +25,8 @@ export const notificationEvents = [
   'usage_95',
   'usage_100',
   'wallet_low',
+  /** PAYG stopped: the wallet cannot pay for the next connected hour or more data. */
+  'wallet_empty',
   'cancelled',
   'dispute_opened',
 ] as const;
