@@ -716,19 +716,17 @@ export async function switchPlan(
 
 /**
  * A downgrade confirmed for the end of the period: the subscription runs on
- * as it is, and its next renewal moves it to `planCode` at that plan's price.
- * The same schedule again is a repeat.
+ * as it is, and its next renewal moves it to `planCode` at that plan's price
+ * (to pay as you go: the renewal ends it and starts PAYG instead of charging,
+ * core/payments/renewals.ts). The same schedule again is a repeat.
  */
 export async function schedulePlanChange(
   subscriptionId: AccountIdInput,
   options: { planCode: string; changeRef: string; clock: Clock },
 ): Promise<TransitionResult> {
   const plan = await getPlan(options.planCode);
-  if (plan.kind !== 'recurring') {
-    throw new DomainError(
-      'UNSUPPORTED',
-      `A move to ${plan.name} at the period end is not supported yet; cancel at period end and start ${plan.name} then.`,
-    );
+  if (plan.kind === 'trial') {
+    throw new DomainError('UNSUPPORTED', 'The trial is for new customers; choose a paid plan.');
   }
   return transition(subscriptionId, options.clock, 'schedulePlanChange', (sub, now) => {
     if (sub.scheduledPlanCode === plan.code) return { kind: 'repeat' };

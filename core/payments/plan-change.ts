@@ -26,6 +26,7 @@
  * From a trial or pay as you go the new plan is a purchase (a fresh period):
  * the quote says so and confirming answers with `use_checkout`.
  */
+import { TeamSeat } from '../../models/team-seat.js';
 import { BillingQuote, type BillingQuoteRecord } from '../../models/billing-quote.js';
 import { toAccountId, type AccountId } from '../account-id.js';
 import { claimQuote, markQuoteDone, QUOTE_TTL_MS } from '../billing-quotes.js';
@@ -47,6 +48,8 @@ import { chargeCardOrLink } from './card-or-link.js';
 export interface PlanChangeOffer extends PlanChangeQuote {
   quoteId: string;
   expiresAt: Date;
+  /** Team members whose proxy access stops when the change takes effect (the new plan has no seats). */
+  membersLosingAccess: number;
 }
 
 export type PlanChangeOutcome =
@@ -74,11 +77,12 @@ export async function quotePlanChange(
   if (!sub || sub.status === 'pending_payment') {
     throw new DomainError('NOT_FOUND', 'You have no running plan to change; choose one to buy.');
   }
-  const [current, target, settings, counter] = await Promise.all([
+  const [current, target, settings, counter, members] = await Promise.all([
     getPlan(sub.planCode),
     getPlanForSale(input.toPlanCode),
     ctx.settings.get(),
     getQuotaUsage(accountId, now),
+    TeamSeat.countDocuments({ ownerAccountId: accountId }),
   ]);
   const quote = priceChange({
     current: {
@@ -96,6 +100,20 @@ export async function quotePlanChange(
     now,
     policy: { downgrades: settings.downgradeTiming },
   });
+  // Seats follow the owner's plan (core/entitlements.ts): a plan without
+  // seats stops every member's access, so the owner is told before confirming.
+  const membersLosingAccess = (target.seats ?? 1) > 1 ? 0 : members;
+  if (membersLosingAccess > 0) {
+    const when =
+      quote.effective === 'now' ? 'at once' : `on ${quote.effectiveAt.toISOString().slice(0, 10)}`;
+    const who =
+      membersLosingAccess === 1
+        ? 'Your team member loses'
+        : `Your ${membersLosingAccess} team members lose`;
+    quote.lines.push(
+      `${who} proxy access ${when}: the ${target.name} plan has no seats for members. Their accounts stay; add them again on a plan with seats.`,
+    );
+  }
   const expiresAt = new Date(now.getTime() + QUOTE_TTL_MS);
   const stored = await BillingQuote.create({
     accountId,
@@ -113,7 +131,7 @@ export async function quotePlanChange(
     lines: quote.lines,
     expiresAt,
   });
-  return { ...quote, quoteId: String(stored._id), expiresAt };
+  return { ...quote, quoteId: String(stored._id), expiresAt, membersLosingAccess };
 }
 
 /** Carries out a plan change the customer confirmed (see the file comment). */

@@ -27,11 +27,14 @@ import { Subscription, type SubscriptionRecord } from '../../models/subscription
 import { notify } from '../notifications.js';
 import { priceForRenewal } from '../plans.js';
 import {
+  cancel,
   expire,
+  getLiveSubscription,
   getSubscription,
   listDueForExpiry,
   listDueForRenewal,
   markPastDue,
+  startPayg,
 } from '../subscriptions.js';
 import { chargeCardOrLink } from './card-or-link.js';
 import type { PaymentsContext } from './context.js';
@@ -41,7 +44,11 @@ export type RenewalOutcome =
   | { subscriptionId: string; state: 'payment_link'; reference: string; attempt: number }
   | { subscriptionId: string; state: 'processing'; reference: string }
   | { subscriptionId: string; state: 'waiting'; attempt: number }
-  | { subscriptionId: string; state: 'ended'; status: 'expired' | 'cancelled' };
+  | { subscriptionId: string; state: 'ended'; status: 'expired' | 'cancelled' }
+  | { subscriptionId: string; state: 'moved_to_payg'; paygSubscriptionId: string };
+
+/** The history reason that marks a plan ended by its scheduled move to pay as you go. */
+export const MOVED_TO_PAYG = 'moved to pay as you go at period end';
 
 const HOUR = 3_600_000;
 
@@ -49,6 +56,16 @@ const HOUR = 3_600_000;
 export async function runRenewals(ctx: PaymentsContext): Promise<RenewalOutcome[]> {
   const now = ctx.clock.now();
   const outcomes: RenewalOutcome[] = [];
+  // A move to PAYG that ended the plan but died before PAYG started finishes here.
+  for (const sub of await Subscription.find({
+    status: 'cancelled',
+    scheduledPlanCode: 'payg',
+    'history.reason': MOVED_TO_PAYG,
+    endedAt: { $gt: new Date(now.getTime() - 7 * 24 * HOUR) },
+  }).lean<SubscriptionRecord[]>()) {
+    if (await getLiveSubscription(sub.accountId)) continue;
+    outcomes.push(await moveToPayg(ctx, sub));
+  }
   for (const sub of await listDueForExpiry(now)) {
     const ended = await expire(sub._id, { clock: ctx.clock });
     const status = ended.subscription.status === 'cancelled' ? 'cancelled' : 'expired';
@@ -86,6 +103,7 @@ export async function renewOne(
   if (!periodEnd || periodEnd.getTime() > now.getTime()) {
     return { subscriptionId: id, state: 'waiting', attempt: 0 };
   }
+  if (sub.scheduledPlanCode === 'payg' && sub.status === 'active') return moveToPayg(ctx, sub);
   const settings = await ctx.settings.get();
   const elapsedHours = (now.getTime() - periodEnd.getTime()) / HOUR;
   const attempt = settings.dunningOffsetsHours.filter((hours) => hours <= elapsedHours).length;
@@ -143,4 +161,25 @@ export async function renewOne(
     { clock: ctx.clock },
   );
   return { subscriptionId: id, state: 'payment_link', reference: charged.reference, attempt };
+}
+
+/**
+ * A downgrade to pay as you go confirmed for the period end: nothing is
+ * charged; the plan ends and PAYG starts (billed from the wallet by the
+ * hour). Ending first and starting second, each a repeatable step: a run that
+ * died in between is finished by the next pass (runRenewals looks for it).
+ */
+async function moveToPayg(ctx: PaymentsContext, sub: SubscriptionRecord): Promise<RenewalOutcome> {
+  await cancel(sub._id, { atPeriodEnd: false, clock: ctx.clock, reason: MOVED_TO_PAYG });
+  ctx.faults.reach('renewal.moved_to_payg_ended');
+  const payg = await startPayg({
+    accountId: sub.accountId,
+    clock: ctx.clock,
+    currency: sub.currency,
+  });
+  return {
+    subscriptionId: String(sub._id),
+    state: 'moved_to_payg',
+    paygSubscriptionId: String(payg._id),
+  };
 }

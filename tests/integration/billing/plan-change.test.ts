@@ -17,6 +17,7 @@ import {
   startPayg,
 } from '../../../core/subscriptions.js';
 import { getWallet } from '../../../core/wallet.js';
+import { addSeat } from '../../../core/team.js';
 import { listInvoices } from '../../../core/invoices.js';
 import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { Payment } from '../../../models/payment.js';
@@ -183,6 +184,31 @@ describe('downgrading', () => {
     } finally {
       await h.settings.update({ downgradeTiming: 'period_end' }, { actor: 'test' });
     }
+  });
+});
+
+describe('a team owner moving to a plan without seats', () => {
+  it('is told before confirming that the members lose proxy access, and when', async () => {
+    const { accountId, subscription } = await customerOn('team', 0, 10);
+    for (const email of ['m1@example.com', 'm2@example.com']) {
+      const member = await h.newCustomer(email);
+      await addSeat(accountId, String(member._id), {}, { clock: h.clock });
+    }
+    const quote = await h.payments.quotePlanChange({ accountId, toPlanCode: 'personal' });
+    const day = subscription.periodEnd?.toISOString().slice(0, 10) ?? '';
+    expect(quote.membersLosingAccess).toBe(2);
+    expect(quote.lines).toContain(
+      `Your 2 team members lose proxy access on ${day}: the Personal plan has no seats for members. Their accounts stay; add them again on a plan with seats.`,
+    );
+
+    // An owner without members (or moving to a plan with seats) sees no such line.
+    const alone = await customerOn('personal', 0, 10);
+    const upgrade = await h.payments.quotePlanChange({
+      accountId: alone.accountId,
+      toPlanCode: 'team',
+    });
+    expect(upgrade.membersLosingAccess).toBe(0);
+    expect(upgrade.lines.join(' ')).not.toContain('team member');
   });
 });
 

@@ -4,7 +4,8 @@
  * Defaults: grace 3 days, retries 24 h and 72 h after the period end.
  */
 import { describe, expect, it } from '@jest/globals';
-import { cancel, getSubscription } from '../../../core/subscriptions.js';
+import { cancel, getLiveSubscription, getSubscription } from '../../../core/subscriptions.js';
+import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { getWallet } from '../../../core/wallet.js';
 import { Notification } from '../../../models/notification.js';
 import { Payment } from '../../../models/payment.js';
@@ -153,5 +154,42 @@ describe('renewals', () => {
       periodStart: sub.periodEnd,
     });
     expect((await renewalsOf(accountId)).map((p) => p.status)).toEqual(['paid']);
+  });
+});
+
+describe('a downgrade to pay as you go at the period end', () => {
+  it('ends the plan and starts PAYG without charging, and a pass that died half way is finished by the next', async () => {
+    for (const crash of [false, true]) {
+      const { accountId, sub } = await customerOn('personal');
+      const quote = await h.payments.quotePlanChange({ accountId, toPlanCode: 'payg' });
+      expect(quote).toMatchObject({ effective: 'period_end', dueNowMinor: 0 });
+      expect(
+        await h.payments.confirmPlanChange({ accountId, quoteId: quote.quoteId }),
+      ).toMatchObject({ state: 'scheduled', at: sub.periodEnd });
+      expect(await getLiveSubscription(accountId)).toMatchObject({ planCode: 'personal' });
+
+      h.clock.set(new Date((sub.periodEnd as Date).getTime() + 60_000));
+      if (crash) {
+        const dying = h.withFaults(crashAt('renewal.moved_to_payg_ended'));
+        await expect(dying.runRenewals()).rejects.toBeInstanceOf(SimulatedCrash);
+        expect(await getLiveSubscription(accountId)).toBeNull();
+      }
+      const outcomes = (await h.payments.runRenewals()).filter(
+        (o) => o.subscriptionId === String(sub._id),
+      );
+      expect(outcomes).toEqual([expect.objectContaining({ state: 'moved_to_payg' })]);
+      expect(await getSubscription(sub._id)).toMatchObject({ status: 'cancelled' });
+      expect(await getLiveSubscription(accountId)).toMatchObject({
+        planCode: 'payg',
+        status: 'active',
+      });
+      expect(await renewalsOf(accountId)).toHaveLength(0);
+
+      // The next pass has nothing left to do for this customer.
+      const again = (await h.payments.runRenewals()).filter(
+        (o) => o.subscriptionId === String(sub._id),
+      );
+      expect(again).toEqual([]);
+    }
   });
 });
