@@ -34,10 +34,12 @@ import { getPlan, getPlanForSale } from '../plans.js';
 import { quotePlanChange as priceChange, type PlanChangeQuote } from '../proration.js';
 import { getQuotaUsage, switchQuotaWindow } from '../quota.js';
 import {
+  cancel,
   currentQuotaWindow,
   getLiveSubscription,
   getSubscription,
   schedulePlanChange,
+  startPayg,
   switchPlan,
 } from '../subscriptions.js';
 import { credit } from '../wallet.js';
@@ -217,7 +219,11 @@ export async function applyPlanChange(
   if (quote.status === 'stale') return 'stale';
   const toPlanCode = quote.toPlanCode ?? '';
   const sub = await getSubscription(quote.subscriptionId);
-  const resumed = sub.planCode === toPlanCode;
+  // To pay as you go the plan ends (and PAYG starts as a subscription of its own).
+  const paygReason = `moved to pay as you go (${quoteId})`;
+  const resumed =
+    sub.planCode === toPlanCode ||
+    (sub.status === 'cancelled' && (sub.history ?? []).some((h) => h.reason === paygReason));
   if (!resumed && (sub.revision !== quote.subscriptionRevision || sub.status !== 'active')) {
     await BillingQuote.updateOne(
       { _id: quote._id, status: { $ne: 'done' } },
@@ -227,14 +233,21 @@ export async function applyPlanChange(
   }
   const plan = await getPlan(toPlanCode);
   const at = quote.confirmedAt ?? ctx.clock.now();
-  const switched = await switchPlan(sub._id, {
-    planCode: toPlanCode,
-    priceMinor: quote.newPriceMinor ?? 0,
-    changeRef: quoteId,
-    clock: ctx.clock,
-  });
-  ctx.faults.reach('plan_change.switched');
-  const window = plan.quota ? currentQuotaWindow(switched.subscription, at) : null;
+  let window: { start: Date; end: Date } | null = null;
+  if (plan.kind === 'payg') {
+    await cancel(sub._id, { atPeriodEnd: false, clock: ctx.clock, reason: paygReason });
+    ctx.faults.reach('plan_change.switched');
+    await startPayg({ accountId: quote.accountId, clock: ctx.clock, currency: sub.currency });
+  } else {
+    const switched = await switchPlan(sub._id, {
+      planCode: toPlanCode,
+      priceMinor: quote.newPriceMinor ?? 0,
+      changeRef: quoteId,
+      clock: ctx.clock,
+    });
+    ctx.faults.reach('plan_change.switched');
+    window = plan.quota ? currentQuotaWindow(switched.subscription, at) : null;
+  }
   if (plan.quota && window) {
     await switchQuotaWindow(String(quote.accountId), {
       at,

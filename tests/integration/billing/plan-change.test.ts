@@ -13,6 +13,7 @@ import {
   cancel,
   currentQuotaWindow,
   getLiveSubscription,
+  getSubscription,
   renewPeriod,
   startPayg,
 } from '../../../core/subscriptions.js';
@@ -181,6 +182,37 @@ describe('downgrading', () => {
         remainingBytes: 0,
       });
       expect(await Payment.countDocuments({ accountId, purpose: 'plan_change' })).toBe(0);
+    } finally {
+      await h.settings.update({ downgradeTiming: 'period_end' }, { actor: 'test' });
+    }
+  });
+});
+
+describe('moving to pay as you go at once', () => {
+  it('ends the plan, starts PAYG and credits the unused part to the wallet, once, even after a crash', async () => {
+    await h.settings.update({ downgradeTiming: 'now' }, { actor: 'test' });
+    try {
+      const { accountId, subscription } = await customerOn('personal', 20, 15);
+      const quote = await h.payments.quotePlanChange({ accountId, toPlanCode: 'payg' });
+      // Credit 15,000 x the smaller of 50 % time and 80 % data left: 7,500.
+      expect(quote).toMatchObject({ effective: 'now', dueNowMinor: 0, walletCreditMinor: 750_000 });
+      const dying = h.withFaults(crashAt('plan_change.switched'));
+      await expect(
+        dying.confirmPlanChange({ accountId, quoteId: quote.quoteId }),
+      ).rejects.toBeInstanceOf(SimulatedCrash);
+      expect(await getLiveSubscription(accountId)).toBeNull();
+
+      expect(
+        await h.payments.confirmPlanChange({ accountId, quoteId: quote.quoteId }),
+      ).toMatchObject({ state: 'applied', toPlanCode: 'payg', walletCreditMinor: 750_000 });
+      expect(await getLiveSubscription(accountId)).toMatchObject({
+        planCode: 'payg',
+        status: 'active',
+      });
+      expect((await getSubscription(subscription._id)).status).toBe('cancelled');
+      expect((await getWallet(accountId)).balanceMinor).toBe(750_000);
+      await h.payments.confirmPlanChange({ accountId, quoteId: quote.quoteId });
+      expect((await getWallet(accountId)).balanceMinor).toBe(750_000);
     } finally {
       await h.settings.update({ downgradeTiming: 'period_end' }, { actor: 'test' });
     }
