@@ -21,6 +21,7 @@ import {
   resumeRefunds,
   type RefundOutcome,
   type RefundView,
+  type AdminRefundRequest,
 } from './refunds.js';
 import {
   confirmCancellation,
@@ -28,7 +29,6 @@ import {
   type CancellationOutcome,
   type CancellationQuote,
 } from '../cancellation.js';
-import type { AuditChannel } from '../audit.js';
 import type { RefundMethod } from '../../models/refund.js';
 import {
   confirmPlanChange,
@@ -45,26 +45,9 @@ import type { PaymentsContext } from './context.js';
 export type { PaymentsContext } from './context.js';
 export type { Checkout, CheckoutRequest } from './checkout.js';
 export type { FulfilmentOutcome } from './fulfilment.js';
-export type { RefundOutcome, RefundView } from './refunds.js';
+export type { AdminRefundRequest, RefundOutcome, RefundView } from './refunds.js';
 export type { CancellationOutcome, CancellationQuote } from '../cancellation.js';
 
-/** An admin's refund (see `PaymentsService.refundPayment`). */
-export interface AdminRefundRequest {
-  /** The admin's account id; the account must hold the admin role. */
-  adminId: string;
-  /** Where the admin asked from (recorded in the audit trail). */
-  channel: AuditChannel;
-  /** One per admin command (a chat message id, an API idempotency key): a repeat refunds once. */
-  requestId: string;
-  paymentReference: string;
-  /** Minor units of the payment's currency; default: everything still refundable. */
-  amountMinor?: number;
-  /** 'card': back through Paystack; 'wallet': a credit to the customer's wallet. */
-  method: RefundMethod;
-  reason: string;
-  /** Also stop the plan this payment bought, now. Default false. */
-  endPlan?: boolean;
-}
 export type { ReverifyReport } from './reverify.js';
 export type { PlanChangeOffer, PlanChangeOutcome } from './plan-change.js';
 export type { RenewalOutcome } from './renewals.js';

@@ -124,6 +124,24 @@ const refusalText: Record<RefundRefusal | 'NOTHING_LEFT', string> = {
 // Asking for a refund
 // ---------------------------------------------------------------------------
 
+/** An admin's refund (refundPayment; PaymentsService.refundPayment). */
+export interface AdminRefundRequest {
+  /** The admin's account id; the account must hold the admin role. */
+  adminId: string;
+  /** Where the admin asked from (recorded in the audit trail). */
+  channel: AuditChannel;
+  /** One per admin command (a chat message id, an API idempotency key): a repeat refunds once. */
+  requestId: string;
+  paymentReference: string;
+  /** Minor units of the payment's currency; default: everything still refundable. */
+  amountMinor?: number;
+  /** 'card': back through Paystack; 'wallet': a credit to the customer's wallet. */
+  method: RefundMethod;
+  reason: string;
+  /** Also stop the plan this payment bought, now. Default false. */
+  endPlan?: boolean;
+}
+
 /**
  * An admin's refund of (part of) a payment, to the card or the wallet, with a
  * reason; audited. A repeat with the same `requestId` is the same refund.
@@ -133,20 +151,7 @@ const refusalText: Record<RefundRefusal | 'NOTHING_LEFT', string> = {
  */
 export async function refundPayment(
   ctx: RefundsContext,
-  input: {
-    /** The admin's account id; the account must hold the admin role. */
-    adminId: string;
-    channel: AuditChannel;
-    /** One per admin command (a chat message id, an API idempotency key). */
-    requestId: string;
-    paymentReference: string;
-    /** Minor units of the payment's currency; default: everything still refundable. */
-    amountMinor?: number;
-    method: RefundMethod;
-    reason: string;
-    /** Also stop the plan this payment bought, now. Default false. */
-    endPlan?: boolean;
-  },
+  input: AdminRefundRequest,
 ): Promise<RefundOutcome> {
   const admin = /^[0-9a-f]{24}$/i.test(input.adminId)
     ? await Account.findById(input.adminId, { roles: 1, status: 1 }).lean()
