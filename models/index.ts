@@ -27,3 +27,4 @@ export * from './billing-quote.js';
 export * from './seat-invite.js';
 export * from './payg-hour.js';
 export * from './audit-entry.js';
+export * from './chat-state.js';
