@@ -194,6 +194,7 @@ export const envSchema = z.object({
   API_PORT: port(3000),
   SOCKS_PORT: port(1080),
   HTTP_PROXY_PORT: port(8080),
+  PROXY_PUBLIC_HOST: raw,
   ALLOW_PRIVATE_TARGETS: boolean(false),
   HTTPS_ONLY_PORTS: list('ports from 1 to 65535', '443,8443', parsePortItem),
   BLOCKED_PORTS: list('ports from 1 to 65535', '25,465,587', parsePortItem),

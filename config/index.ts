@@ -57,6 +57,8 @@ export interface Config {
     readonly socksPort: number;
     /** HTTP_PROXY_PORT (default 8080). */
     readonly httpPort: number;
+    /** PROXY_PUBLIC_HOST: the host customers point their apps at (default: PUBLIC_URL's host). */
+    readonly publicHost: string;
     /** ALLOW_PRIVATE_TARGETS: let tunnels reach loopback/private/link-local addresses (default false). */
     readonly allowPrivateTargets: boolean;
     /** HTTPS_ONLY_PORTS: the ports https-only plans may CONNECT to (default [443]). */
@@ -301,6 +303,9 @@ export function loadConfig(
     proxy: {
       socksPort: env.SOCKS_PORT,
       httpPort: env.HTTP_PROXY_PORT,
+      publicHost:
+        env.PROXY_PUBLIC_HOST ??
+        new URL(env.PUBLIC_URL ?? `http://localhost:${env.API_PORT}`).hostname,
       allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
       httpsOnlyPorts: env.HTTPS_ONLY_PORTS ?? [443],
       blockedPorts: env.BLOCKED_PORTS ?? [25],

@@ -49,6 +49,7 @@ describe('loadConfig on a fresh clone', () => {
       allowPrivateTargets: false,
       httpsOnlyPorts: [443],
       blockedPorts: [25],
+      publicHost: 'localhost',
     });
     expect(config.paystack.baseUrl).toBe('https://api.paystack.co');
     expect(config.telegram).toMatchObject({
@@ -172,6 +173,7 @@ describe('loadConfig reads each variable', () => {
       allowPrivateTargets: true,
       httpsOnlyPorts: [443, 8443],
       blockedPorts: [25, 465],
+      publicHost: 'atl.example.com',
     });
     expect(config.bindHost).toBe('127.0.0.1');
     expect(config.publicUrl).toBe('https://atl.example.com');
