@@ -180,15 +180,21 @@ export async function notify(input: NotifyInput, { clock }: ClockOption): Promis
     findOneByKey<Pick<AccountData, 'email' | 'status'>>(Account, '_id', accountId, {
       projection: { email: 1, status: 1 },
     }),
-    findAllByKey<Pick<ChannelIdentityData, 'channel'>>(ChannelIdentity, 'accountId', accountId, {
-      projection: { channel: 1 },
-    }),
+    findAllByKey<Pick<ChannelIdentityData, 'channel' | 'failingSince'>>(
+      ChannelIdentity,
+      'accountId',
+      accountId,
+      { projection: { channel: 1, failingSince: 1 } },
+    ),
     getPreferences(accountId),
   ]);
   if (!account) {
     throw new DomainError('NOT_FOUND', 'no such account', { details: { accountId } });
   }
-  const reachable = new Set<NotificationChannel>(identities.map((identity) => identity.channel));
+  // A channel that refused delivery for good (the bot blocked) is skipped until the customer writes again.
+  const reachable = new Set<NotificationChannel>(
+    identities.filter((identity) => !identity.failingSince).map((identity) => identity.channel),
+  );
   if (account.email) reachable.add('email');
   const available = notificationChannels.filter((channel) => reachable.has(channel));
 
@@ -684,4 +690,32 @@ function idString(id: IdLike): string {
     throw new DomainError('VALIDATION_FAILED', `"${text}" is not a valid id`);
   }
   return text;
+}
+
+/**
+ * A channel refused a delivery for good (Telegram 403: the customer blocked
+ * the bot; WhatsApp: the number is not on WhatsApp): later notifications skip
+ * it until clearChannelFailing (the customer wrote again).
+ */
+export async function markChannelFailing(
+  accountId: IdLike,
+  channel: 'telegram' | 'whatsapp',
+  reason: string,
+  { clock }: ClockOption,
+): Promise<void> {
+  await ChannelIdentity.updateOne(
+    { accountId: idString(accountId), channel, failingSince: { $exists: false } },
+    { $set: { failingSince: clock.now(), failingReason: reason.slice(0, 500) } },
+  );
+}
+
+/** The customer wrote on this channel: it works again. */
+export async function clearChannelFailing(
+  channel: 'telegram' | 'whatsapp',
+  externalId: string,
+): Promise<void> {
+  await ChannelIdentity.updateOne(
+    { channel, externalId, failingSince: { $exists: true } },
+    { $unset: { failingSince: 1, failingReason: 1 } },
+  );
 }

@@ -15,6 +15,13 @@ const channelIdentitySchema = new Schema(
     externalId: { type: String, required: true, trim: true, maxlength: 64 },
     accountId: { type: Schema.Types.ObjectId, ref: 'Account', required: true },
     displayName: { type: String, maxlength: 256 },
+    /**
+     * Set when the channel refused a delivery for good (the customer blocked
+     * the bot, the number is not on WhatsApp): notifications skip it until the
+     * customer writes again, which clears it.
+     */
+    failingSince: { type: Date },
+    failingReason: { type: String, maxlength: 500 },
   },
   { timestamps: true, strict: 'throw' },
 );

@@ -28,3 +28,6 @@ export * from './seat-invite.js';
 export * from './payg-hour.js';
 export * from './audit-entry.js';
 export * from './chat-state.js';
+export * from './verification-code.js';
+export * from './rate-limit.js';
+export * from './role-lease.js';
