@@ -21,6 +21,11 @@ const accountSchema = new Schema(
       match: /^[^\s@]+@[^\s@]+\.[^\s@]+$/,
     },
     emailVerifiedAt: { type: Date },
+    /** When the customer accepted the terms of service, and which version (core/accounts). */
+    termsAcceptedAt: { type: Date },
+    termsVersion: { type: String, maxlength: 50 },
+    /** Set when the account was deleted or retired (status 'deleted'); financial records stay under its id. */
+    deletedAt: { type: Date },
     status: { type: String, enum: accountStatuses, required: true, default: 'active' },
     roles: {
       type: [{ type: String, enum: accountRoles }],
