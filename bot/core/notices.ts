@@ -1,0 +1,110 @@
+/**
+ * Notifications from the outbox (core/notifications.ts) as chat messages:
+ * one renderer per event, from the facts the event carries, each with the
+ * one-tap next step. A confirmed payment comes with its invoice as a PDF.
+ * Shared by the Telegram and WhatsApp deliverers.
+ */
+import { formatMoney, isCurrency, type Currency } from '../../lib/money.js';
+import type { ClaimedDelivery } from '../../core/notifications.js';
+import { getInvoiceByPaymentReference } from '../../core/invoices.js';
+import { renderInvoicePdf } from '../../core/invoice-pdf.js';
+import type { NotificationEvent } from '../../models/notification.js';
+import type { Texts } from './texts/index.js';
+import type { Menu, Outbound } from './types.js';
+
+type Data = Record<string, unknown>;
+
+const str = (value: unknown): string => (typeof value === 'string' ? value : '');
+const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
+
+function money(data: Data, field = 'amountMinor'): string {
+  const currency: Currency = isCurrency(data.currency) ? data.currency : 'NGN';
+  return formatMoney({ amountMinor: num(data[field]), currency });
+}
+
+function day(value: unknown): string {
+  const text = str(value);
+  return text ? text.slice(0, 10) : '';
+}
+
+const b = (label: string, action: string) => ({ label, action });
+
+/** The event's message(s) for one customer or admin chat. */
+export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise<Outbound[]> {
+  const data = delivery.data;
+  const text = (body: string, menu?: Menu): Outbound[] => [
+    menu ? { kind: 'text', text: body, menu } : { kind: 'text', text: body },
+  ];
+  const event: NotificationEvent = delivery.event;
+  switch (event) {
+    case 'payment_confirmed': {
+      const messages: Outbound[] = text(
+        t.notice.paymentConfirmed(
+          str(data.purpose),
+          money(data),
+          str(data.planCode),
+          str(data.description),
+        ),
+        [[b('🔌 Connect', 'connect'), b('📊 Usage', 'usage')], [b('⬅️ Menu', 'menu')]],
+      );
+      const invoice = await getInvoiceByPaymentReference(str(data.reference));
+      if (invoice) {
+        messages.push({
+          kind: 'document',
+          bytes: await renderInvoicePdf(invoice),
+          filename: `${invoice.number ?? 'invoice'}.pdf`,
+          mimeType: 'application/pdf',
+          caption: t.notice.invoiceCaption(invoice.number ?? ''),
+        });
+      }
+      return messages;
+    }
+    case 'payment_failed': {
+      const url = str(data.authorizationUrl);
+      const body = t.notice.paymentFailed(money(data), str(data.reason), day(data.graceEndsAt));
+      return url
+        ? [{ kind: 'link', text: body, url, label: t.payButton(money(data)), menu: t.backToMenu }]
+        : text(body, [[b('💳 Billing', 'billing')]]);
+    }
+    case 'payment_flagged':
+      return text(t.notice.paymentFlagged(money(data)));
+    case 'trial_started':
+      return text(t.notice.trialStarted, [[b('🔌 Connect', 'connect')]]);
+    case 'trial_refused':
+      return text(t.notice.trialRefused(money(data, 'depositMinor')), [
+        [b('🛒 See plans', 'plans')],
+      ]);
+    case 'trial_ending':
+      return text(t.notice.trialEnding(day(data.trialEndsAt)), [[b('🛒 See plans', 'plans')]]);
+    case 'deposit_refunded':
+      return text(t.notice.depositRefunded(money(data), str(data.method)));
+    case 'refund_processed':
+      return text(t.notice.refundProcessed(money(data), str(data.method)));
+    case 'renewal_due':
+      return text(t.notice.renewalDue(str(data.planCode), day(data.periodEnd), money(data)), [
+        [b('💳 Billing', 'billing')],
+      ]);
+    case 'usage_50':
+    case 'usage_80':
+    case 'usage_95':
+    case 'usage_100':
+      return text(t.notice.usage(Number(event.slice(6)), day(data.periodEnd)), [
+        [b('📊 Usage', 'usage'), b('🛒 Plans', 'plans')],
+      ]);
+    case 'wallet_low':
+      return text(t.notice.walletLow(money(data, 'balanceMinor')), [[b('Top up', 'topup')]]);
+    case 'wallet_empty':
+      return text(t.notice.walletEmpty, [[b('Top up', 'topup')]]);
+    case 'cancelled':
+      return text(
+        t.notice.cancelled(str(data.planCode), Boolean(data.atPeriodEnd), day(data.endsAt)),
+        [[b('🛒 Plans', 'plans')]],
+      );
+    case 'welcome':
+      return text(t.welcome, t.mainMenu(null));
+    case 'deposit_refund_failed':
+    case 'refund_failed':
+    case 'dispute_opened':
+      return text(t.notice.adminAlert(event, JSON.stringify(data)));
+  }
+}

@@ -1,0 +1,2 @@
+/** English for the account journey (bot/core/journeys/account.ts). */
+export const accountTexts = {};
