@@ -1,0 +1,25 @@
+/**
+ * Accounts: who a customer is across chats (and later the REST API). A chat
+ * identity finds or creates its account; the account proves an email with a
+ * mailed code and accepts the terms.
+ *
+ * Files: view.ts (shapes and shared reads), identities.ts, email.ts, terms.ts;
+ * codes.ts and rate-limit.ts are the machinery.
+ */
+export {
+  getAccountView,
+  type AccountView,
+  type AccountsContext,
+  type ChatIdentityInput,
+} from './view.js';
+export { accountForIdentity } from './identities.js';
+export {
+  EMAIL_CODE_MAX_ATTEMPTS,
+  EMAIL_CODE_SEND_LIMITS,
+  EMAIL_CODE_TTL_MS,
+  confirmEmailCode,
+  normaliseEmail,
+  requestEmailCode,
+} from './email.js';
+export { TERMS_VERSION, acceptTerms, hasAcceptedCurrentTerms } from './terms.js';
+export type { RateLimitRule } from './rate-limit.js';
