@@ -1,10 +1,11 @@
 /**
  * Accounts: who a customer is across chats (and later the REST API). A chat
  * identity finds or creates its account; the account proves an email with a
- * mailed code and accepts the terms.
+ * mailed code, accepts the terms, and can be deleted, keeping only the
+ * financial records.
  *
- * Files: view.ts (shapes and shared reads), identities.ts, email.ts, terms.ts;
- * codes.ts and rate-limit.ts are the machinery.
+ * Files: view.ts (shapes and shared reads), identities.ts, email.ts, terms.ts,
+ * deletion.ts; codes.ts and rate-limit.ts are the machinery.
  */
 export {
   getAccountView,
@@ -22,4 +23,13 @@ export {
   requestEmailCode,
 } from './email.js';
 export { TERMS_VERSION, acceptTerms, hasAcceptedCurrentTerms } from './terms.js';
+export {
+  ACCOUNT_DELETION_POLICY,
+  deleteAccount,
+  describeAccountDeletion,
+  type DeleteAccountContext,
+  type DeletionItem,
+  type ErasedKey,
+  type KeptKey,
+} from './deletion.js';
 export type { RateLimitRule } from './rate-limit.js';
