@@ -1,11 +1,11 @@
 /**
  * Accounts: who a customer is across chats (and later the REST API). A chat
  * identity finds or creates its account; the account proves an email with a
- * mailed code, accepts the terms, and can be deleted, keeping only the
- * financial records.
+ * mailed code, accepts the terms, links its other chat with a one-time code,
+ * and can be deleted, keeping only the financial records.
  *
  * Files: view.ts (shapes and shared reads), identities.ts, email.ts, terms.ts,
- * deletion.ts; codes.ts and rate-limit.ts are the machinery.
+ * link-codes.ts, deletion.ts; codes.ts and rate-limit.ts are the machinery.
  */
 export {
   getAccountView,
@@ -23,6 +23,12 @@ export {
   requestEmailCode,
 } from './email.js';
 export { TERMS_VERSION, acceptTerms, hasAcceptedCurrentTerms } from './terms.js';
+export {
+  LINK_ATTEMPT_LIMITS,
+  LINK_CODE_TTL_MS,
+  createLinkCode,
+  redeemLinkCode,
+} from './link-codes.js';
 export {
   ACCOUNT_DELETION_POLICY,
   deleteAccount,
