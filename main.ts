@@ -34,9 +34,11 @@ import { systemClock } from './lib/clock.js';
 import { noFaults } from './lib/faults.js';
 import { createPaystackClient } from './lib/paystack/client.js';
 import { startPaystackEmulator, type PaystackEmulator } from './lib/paystack/emulator/index.js';
+import { createMailer } from './lib/mailer.js';
+import { createTelegramRole, type TelegramRole } from './bot/telegram/role.js';
 
 /** Roles this build contains; the rest arrive with their issues. */
-const builtRoles = ['api', 'proxy', 'jobs'] as const satisfies readonly RoleName[];
+const builtRoles = ['api', 'proxy', 'jobs', 'telegram'] as const satisfies readonly RoleName[];
 type BuiltRole = (typeof builtRoles)[number];
 const isBuilt = (role: RoleName): role is BuiltRole =>
   (builtRoles as readonly RoleName[]).includes(role);
@@ -187,6 +189,44 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
   });
   let apiRole: ApiRole | undefined;
   let proxyRole: ProxyRole | undefined;
+  const mailer = createMailer({
+    smtpUrl: config.mail.smtpUrl,
+    from: config.mail.from,
+    dataDir: config.dataDir,
+    isProduction: config.isProduction,
+    logger: logger.child({ component: 'mail' }),
+  });
+  const workerName = `${os.hostname()}:${process.pid}`;
+  // Made before the api role, which serves its webhook route in webhook mode.
+  const telegramToken = config.telegram.token;
+  const telegramRole: TelegramRole | undefined =
+    names.includes('telegram') && telegramToken !== undefined
+      ? createTelegramRole({
+          token: telegramToken,
+          apiRoot: config.telegram.apiRoot,
+          mode: config.telegram.mode,
+          webhookSecret: config.telegram.webhookSecret,
+          publicUrl: config.publicUrl,
+          adminIds: config.telegram.adminIds,
+          workerId: workerName,
+          deps: {
+            clock,
+            payments,
+            settings,
+            mailer,
+            logger,
+            proxy: {
+              host: config.proxy.publicHost,
+              socksPort: config.proxy.socksPort,
+              httpPort: config.proxy.httpPort,
+              policy: {
+                httpsOnlyPorts: config.proxy.httpsOnlyPorts,
+                blockedPorts: config.proxy.blockedPorts,
+              },
+            },
+          },
+        })
+      : undefined;
   const factories: Record<BuiltRole, () => Role> = {
     api: () =>
       (apiRole = createApiRole({
@@ -198,6 +238,9 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         trustProxy: config.trustProxy,
         mountRoutes: (app) => {
           app.use(webhooks.router);
+          if (telegramRole && config.telegram.mode === 'webhook') {
+            app.use(telegramRole.webhookRouter());
+          }
           if (config.paystack.sandbox) {
             app.use(
               sandboxRoutes({
@@ -238,12 +281,16 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
       createJobsRole({
         db,
         logger,
-        workerName: `${os.hostname()}:${process.pid}`,
+        workerName,
         register: async (agenda) => {
           await registerPaymentJobs(agenda, payments);
           await registerGatewayJobs(agenda, { clock, logger: logger.child({ jobs: 'gateway' }) });
         },
       }),
+    telegram: () => {
+      if (!telegramRole) throw new Error('telegram role selected without TELEGRAM_BOT_TOKEN');
+      return telegramRole;
+    },
   };
   for (const name of names) {
     const role = factories[name]();
