@@ -24,7 +24,9 @@ import type { PaymentsService } from '../../core/payments/index.js';
 import type { SettingsStore } from '../../core/settings.js';
 import type { EntitlementPolicy } from '../../core/account-entitlements.js';
 import { accountForIdentity, type AccountView } from '../../core/accounts/index.js';
-import { loadChatState, saveChatState, type TurnState } from './state.js';
+import { CHAT_STATE_TTL_MS, loadChatState, saveChatState, type TurnState } from './state.js';
+
+const DAY_MS = 86_400_000;
 import { textsFor, type Texts } from './texts/index.js';
 import type { ChatIdentity, Inbound, Menu, Outbound, Reply } from './types.js';
 
@@ -112,12 +114,21 @@ export class Conversation {
   /** Handles one inbound message; never throws for the customer's input. */
   async handle(identity: ChatIdentity, inbound: Inbound): Promise<Reply> {
     const { deps } = this;
-    const state = await loadChatState(identity);
+    // Both reads at once: a turn's latency is mostly round trips.
+    const [state, found] = await Promise.all([
+      loadChatState(identity),
+      accountForIdentity(identity, { clock: deps.clock }).then(
+        (result) => ({ ok: true as const, account: result.account }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+    ]);
+    const loaded = snapshot(state);
     const t = textsFor(state.language);
     const messages: Outbound[] = [];
     let accountId: string | null = null;
     try {
-      const { account } = await accountForIdentity(identity, { clock: deps.clock });
+      if (!found.ok) throw found.error;
+      const { account } = found;
       accountId = account.id;
       const turn = this.turn(identity, account, state, t, messages);
       await this.dispatch(turn, inbound);
@@ -126,6 +137,18 @@ export class Conversation {
       messages.push({ kind: 'text', text: this.errorText(error, t, identity) });
     }
     state.menu = lastMenu(messages) ?? state.menu;
+    // Nothing changed (a step that only reads, with the same menu): no write.
+    const fresh =
+      state.expiresAt !== null &&
+      state.expiresAt.getTime() - deps.clock.now().getTime() > CHAT_STATE_TTL_MS - DAY_MS;
+    if (
+      state.id !== null &&
+      fresh &&
+      snapshot(state) === loaded &&
+      state.accountChecked === accountId
+    ) {
+      return { messages, accountId };
+    }
     const saved = await saveChatState(identity, accountId, state, deps.clock.now()).catch(
       (error: unknown) => {
         deps.logger.error({ err: error, channel: identity.channel }, 'bot.state_save_failed');
@@ -276,4 +299,8 @@ function lastMenu(messages: Outbound[]): { label: string; action: string }[] | n
     if (message && 'menu' in message && message.menu) return message.menu.flat();
   }
   return null;
+}
+
+function snapshot(state: TurnState): string {
+  return JSON.stringify([state.step, state.data, state.menu, state.language]);
 }

@@ -21,6 +21,10 @@ export interface TurnState {
   data: Record<string, unknown>;
   menu: MenuItem[];
   language: string;
+  /** The account the stored state names (null when none yet). */
+  accountChecked: string | null;
+  /** When the stored state expires; a write pushes it out again. */
+  expiresAt: Date | null;
 }
 
 interface StoredState {
@@ -30,6 +34,8 @@ interface StoredState {
   data?: Record<string, unknown> | null;
   menu?: MenuItem[];
   language?: string;
+  accountId?: Types.ObjectId | null;
+  expiresAt?: Date;
 }
 
 export async function loadChatState(identity: ChatIdentity): Promise<TurnState> {
@@ -37,7 +43,18 @@ export async function loadChatState(identity: ChatIdentity): Promise<TurnState> 
     channel: identity.channel,
     externalId: identity.externalId,
   }).lean<StoredState>();
-  if (!stored) return { id: null, version: 0, step: null, data: {}, menu: [], language: 'en' };
+  if (!stored) {
+    return {
+      id: null,
+      version: 0,
+      step: null,
+      data: {},
+      menu: [],
+      language: 'en',
+      accountChecked: null,
+      expiresAt: null,
+    };
+  }
   return {
     id: stored._id,
     version: stored.version,
@@ -45,6 +62,8 @@ export async function loadChatState(identity: ChatIdentity): Promise<TurnState> 
     data: stored.data ?? {},
     menu: (stored.menu ?? []).map(({ label, action }) => ({ label, action })),
     language: stored.language ?? 'en',
+    accountChecked: stored.accountId ? String(stored.accountId) : null,
+    expiresAt: stored.expiresAt ?? null,
   };
 }
 

@@ -46,6 +46,7 @@ export function createTelegramBot(options: TelegramBotOptions): Bot {
     autoRetry({ maxDelaySeconds: options.maxRetryDelaySeconds ?? 60, maxRetryAttempts: 5 }),
   );
   const limiter = new UserRateLimiter(options.rateLimit ?? { updates: 20, windowMs: 10_000 });
+  const failingChecks = new EveryFor(60_000);
   // One update per chat at a time (the runner handles chats concurrently): a
   // conversation's turns never overlap.
   bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
@@ -71,8 +72,11 @@ export function createTelegramBot(options: TelegramBotOptions): Bot {
       externalId: String(from.id),
       displayName: [from.first_name, from.last_name].filter(Boolean).join(' ') || undefined,
     };
-    // Writing again lifts a "blocked the bot" mark left by a failed delivery.
-    await clearChannelFailing('telegram', identity.externalId);
+    // Writing again lifts a "blocked the bot" mark left by a failed delivery
+    // (checked at most once a minute per user: it is a write).
+    if (failingChecks.due(from.id, Date.now())) {
+      await clearChannelFailing('telegram', identity.externalId);
+    }
     const reply = await conversation.handle(identity, inbound);
     await sendOutbound(bot, chatId, reply.messages);
   };
@@ -218,5 +222,20 @@ export class UserRateLimiter {
     for (const [userId, window] of this.windows) {
       if (nowMs - window.start >= this.limit.windowMs) this.windows.delete(userId);
     }
+  }
+}
+
+/** Says yes for a key at most once per `intervalMs`. */
+export class EveryFor {
+  private readonly last = new Map<number, number>();
+
+  constructor(private readonly intervalMs: number) {}
+
+  due(key: number, nowMs: number): boolean {
+    const previous = this.last.get(key);
+    if (previous !== undefined && nowMs - previous < this.intervalMs) return false;
+    if (this.last.size > 10_000) this.last.clear();
+    this.last.set(key, nowMs);
+    return true;
   }
 }

@@ -6,7 +6,7 @@
  */
 import { formatMoney } from '../../../lib/money.js';
 import { MAX_TOPUP_MINOR, MIN_TOPUP_MINOR } from '../../../core/payments/checkout.js';
-import { comparePlans, listPlans } from '../../../core/plans.js';
+import { comparePlans, listPlans, type PlanComparisonRow } from '../../../core/plans.js';
 import { getLiveSubscription, startPayg } from '../../../core/subscriptions.js';
 import type { Checkout } from '../../../core/payments/checkout.js';
 import type { Journey, Turn } from '../conversation.js';
@@ -37,10 +37,21 @@ async function topUp(turn: Turn, amountMinor: number): Promise<void> {
 
 const naira = (amountMinor: number) => formatMoney({ amountMinor, currency: 'NGN' });
 
+/** The catalogue changes rarely (an admin's edit): read it at most every 5 s per process. */
+const PLANS_CACHE_MS = 5_000;
+let plansCache: { at: number; rows: PlanComparisonRow[] } | undefined;
+async function planRows(): Promise<PlanComparisonRow[]> {
+  const now = Date.now();
+  if (!plansCache || now - plansCache.at > PLANS_CACHE_MS) {
+    plansCache = { at: now, rows: comparePlans(await listPlans({ onSaleOnly: true })) };
+  }
+  return plansCache.rows;
+}
+
 export const shopJourney: Journey = {
   actions: {
     async plans(turn) {
-      const rows = comparePlans(await listPlans({ onSaleOnly: true }));
+      const rows = await planRows();
       const blocks = rows.map((row) =>
         turn.t.planBlock({
           name: row.name,
@@ -74,7 +85,7 @@ export const shopJourney: Journey = {
         purpose: 'plan',
         planCode,
       });
-      const plan = comparePlans(await listPlans()).find((row) => row.code === planCode);
+      const plan = (await planRows()).find((row) => row.code === planCode);
       sendLink(turn, turn.t.planPurchase(plan?.name ?? planCode), checkout);
     },
     async trial(turn) {
@@ -82,7 +93,7 @@ export const shopJourney: Journey = {
         accountId: turn.account.id,
         purpose: 'trial_deposit',
       });
-      const trial = comparePlans(await listPlans()).find((row) => row.kind === 'trial');
+      const trial = (await planRows()).find((row) => row.kind === 'trial');
       sendLink(turn, turn.t.trialPurchase(trial?.trialDays ?? 3), checkout);
     },
     async payg(turn) {

@@ -14,6 +14,8 @@ import {
   listUsageSessions,
 } from '../../../core/usage.js';
 import { getProxyCredentials } from '../../../core/proxy-credentials.js';
+import { currentQuotaWindow, getCurrentSubscription } from '../../../core/subscriptions.js';
+import { getPlan } from '../../../core/plans.js';
 import { formatBytes, formatDuration, usageBar } from '../../render/gauges.js';
 import { renderUsageChart } from '../../render/usage-chart.js';
 import type { ProxyAuthFailureReason } from '../../../models/proxy-auth-failure.js';
@@ -40,18 +42,26 @@ const FAILURE_REASON: Record<ProxyAuthFailureReason, string> = {
 
 async function showUsage(turn: Turn): Promise<void> {
   const now = turn.deps.clock.now();
-  const [e, quota, sessions] = await Promise.all([
-    entitlementsOf(turn.account.id, { now, policy: turn.deps.proxy.policy }),
+  // The customer's own plan and counter in one round trip; a team member
+  // (no plan of their own) is shown what the entitlements say of the team's.
+  const [own, ownQuota, sessions, buckets30] = await Promise.all([
+    getCurrentSubscription(turn.account.id),
     getQuotaUsage(turn.account.id, now),
     listUsageSessions(turn.account.id, { limit: 5 }),
+    listUsageBuckets(turn.account.id, { from: new Date(now.getTime() - 30 * DAY), to: now }),
   ]);
-  if (e.planCode === null) {
+  const e = own
+    ? null
+    : await entitlementsOf(turn.account.id, { now, policy: turn.deps.proxy.policy });
+  const planCode = own?.planCode ?? e?.planCode ?? null;
+  if (planCode === null) {
     turn.text(turn.t.noPlan, turn.t.noPlanMenu);
     return;
   }
+  const quota = own ? ownQuota : null;
   const lines: string[] = [];
   let since = new Date(now.getTime() - 30 * DAY);
-  if (e.paygHourlyRateMinor !== null || e.planCode === 'payg') {
+  if (own?.planKind === 'payg' || planCode === 'payg') {
     lines.push(turn.t.usageNoQuota);
     lines.push(turn.t.usagePayg((await paygCostSoFar(turn.account.id, now)).summary));
   } else if (quota) {
@@ -66,20 +76,26 @@ async function showUsage(turn: Turn): Promise<void> {
         resets: when(quota.periodEnd),
       }),
     );
-  } else if (e.remainingBytes !== null) {
-    lines.push(
-      turn.t.usageQuota({
-        bar: usageBar(0, e.remainingBytes),
-        used: formatBytes(0),
-        left: formatBytes(e.remainingBytes),
-        limit: formatBytes(e.remainingBytes),
-        resets: e.quotaPeriodEnd ? when(e.quotaPeriodEnd) : '-',
-      }),
-    );
+  } else {
+    // No counter yet (it opens at the first connection of a window): the full allowance.
+    const plan = own ? await getPlan(own.planCode) : null;
+    const window = own ? currentQuotaWindow(own, now) : null;
+    const limit = plan?.quota?.bytes ?? e?.remainingBytes ?? null;
+    const resets = window?.end ?? e?.quotaPeriodEnd ?? null;
+    if (limit !== null) {
+      lines.push(
+        turn.t.usageQuota({
+          bar: usageBar(0, limit),
+          used: formatBytes(0),
+          left: formatBytes(limit),
+          limit: formatBytes(limit),
+          resets: resets ? when(resets) : '-',
+        }),
+      );
+    }
   }
-  const buckets = await listUsageBuckets(turn.account.id, { from: since, to: now });
-  const seconds = buckets
-    .filter((row) => row.location === ALL_LOCATIONS)
+  const seconds = buckets30
+    .filter((row) => row.location === ALL_LOCATIONS && row.hourStart >= since)
     .reduce((sum, row) => sum + row.connectedSeconds, 0);
   lines.push(turn.t.usageConnected(formatDuration(seconds)));
   lines.push('');
