@@ -148,7 +148,8 @@ async function showCredentials(
       kind: 'image',
       png: await renderQrPng(url),
       caption: turn.t.qrCaption,
-      menu: turn.t.connectMenu,
+      // The menu goes on the last message: the guide, when there is one.
+      ...(credentials.firstTime ? {} : { menu: turn.t.connectMenu }),
     });
   if (credentials.firstTime) {
     const test =
