@@ -3,6 +3,7 @@
  * adapters talk to.
  */
 import { Conversation, type ConversationDeps } from './conversation.js';
+import { billingJourney } from './journeys/billing.js';
 import { connectJourney } from './journeys/connect.js';
 import { shopJourney } from './journeys/shop.js';
 import { startJourney } from './journeys/start.js';
@@ -12,5 +13,11 @@ export { COMMANDS, Conversation, type ConversationDeps } from './conversation.js
 export type { ChatIdentity, Inbound, Menu, MenuItem, Outbound, Reply } from './types.js';
 
 export function createConversation(deps: ConversationDeps): Conversation {
-  return new Conversation(deps, [startJourney, shopJourney, connectJourney, usageJourney]);
+  return new Conversation(deps, [
+    startJourney,
+    shopJourney,
+    connectJourney,
+    usageJourney,
+    billingJourney,
+  ]);
 }
