@@ -3,6 +3,7 @@
  * adapters talk to.
  */
 import { Conversation, type ConversationDeps } from './conversation.js';
+import { accountJourney } from './journeys/account.js';
 import { billingJourney } from './journeys/billing.js';
 import { connectJourney } from './journeys/connect.js';
 import { shopJourney } from './journeys/shop.js';
@@ -19,5 +20,6 @@ export function createConversation(deps: ConversationDeps): Conversation {
     connectJourney,
     usageJourney,
     billingJourney,
+    accountJourney,
   ]);
 }
