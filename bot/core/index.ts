@@ -8,6 +8,7 @@ import { billingJourney } from './journeys/billing.js';
 import { connectJourney } from './journeys/connect.js';
 import { shopJourney } from './journeys/shop.js';
 import { startJourney } from './journeys/start.js';
+import { teamJourney } from './journeys/team.js';
 import { usageJourney } from './journeys/usage.js';
 
 export { COMMANDS, Conversation, type ConversationDeps } from './conversation.js';
@@ -21,5 +22,6 @@ export function createConversation(deps: ConversationDeps): Conversation {
     usageJourney,
     billingJourney,
     accountJourney,
+    teamJourney,
   ]);
 }
