@@ -84,6 +84,7 @@ export const COMMANDS: readonly { command: string; action: string }[] = [
   { command: 'why', action: 'why' },
   { command: 'billing', action: 'billing' },
   { command: 'account', action: 'account' },
+  { command: 'team', action: 'team' },
   { command: 'help', action: 'help' },
   { command: 'cancel', action: 'cancel' },
 ];
@@ -197,6 +198,8 @@ export class Conversation {
     switch (inbound.kind) {
       case 'command':
         action = COMMANDS.find((c) => c.command === inbound.command)?.action ?? null;
+        // Deep links: t.me/<bot>?start=link_<code> and ?start=join_<code>.
+        if (inbound.command === 'start') action = startPayload(inbound.args) ?? action;
         if (!action) {
           turn.text(turn.t.unknownCommand(inbound.command), turn.t.mainMenu(turn.account));
           return;
@@ -210,6 +213,12 @@ export class Conversation {
         break;
       case 'text': {
         const trimmed = inbound.text.trim();
+        // "LINK ABCD-EFGH", as the other chat tells the customer to send.
+        const link = /^link[\s:]+([a-z0-9]{4}-?[a-z0-9]{4})$/i.exec(trimmed);
+        if (link) {
+          action = `link:${link[1] ?? ''}`;
+          break;
+        }
         const number = /^\d{1,2}$/.test(trimmed) ? Number(trimmed) : null;
         // A number answers the last menu, unless a step waits for digits (a code).
         if (number !== null && !(state.step && stepTakesDigits(state.step))) {
@@ -303,4 +312,13 @@ function lastMenu(messages: Outbound[]): { label: string; action: string }[] | n
 
 function snapshot(state: TurnState): string {
   return JSON.stringify([state.step, state.data, state.menu, state.language]);
+}
+
+/** The action a /start payload asks for, or null for a plain /start. */
+function startPayload(args: string): string | null {
+  const match = /^(link|join)_([a-z0-9-]{4,40})$/i.exec(args.trim());
+  if (!match) return null;
+  return match[1]?.toLowerCase() === 'link'
+    ? `link:${match[2] ?? ''}`
+    : `team:join:${match[2] ?? ''}`;
 }

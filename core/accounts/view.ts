@@ -53,13 +53,21 @@ export async function getAccountView(accountId: AccountId): Promise<AccountView>
   return toAccountView(account);
 }
 
-export async function toAccountView(account: AccountRecord): Promise<AccountView> {
-  const identities = await ChannelIdentity.find(
-    { accountId: account._id },
-    { channel: 1, externalId: 1 },
-  )
+/** The account's chat identities, by channel (toAccountView's second read; callers may start it early). */
+export function listIdentities(
+  accountId: Types.ObjectId,
+): Promise<{ channel: Channel; externalId: string }[]> {
+  return ChannelIdentity.find({ accountId }, { channel: 1, externalId: 1 })
     .sort({ channel: 1 })
-    .lean<{ channel: Channel; externalId: string }[]>();
+    .lean<{ channel: Channel; externalId: string }[]>()
+    .exec();
+}
+
+export async function toAccountView(
+  account: AccountRecord,
+  knownIdentities?: Promise<{ channel: Channel; externalId: string }[]>,
+): Promise<AccountView> {
+  const identities = await (knownIdentities ?? listIdentities(account._id));
   return {
     id: String(account._id),
     email: account.email ?? null,

@@ -229,6 +229,8 @@ export const teamJourney: Journey = {
         case 'removeok':
           return remove(turn, member);
         case 'join':
+          // `team:join:<code>` comes from an invite link (/start join_<code>).
+          if (member) return join(turn, member);
           turn.ask('team.invite', turn.t.team.askInvite);
           return;
         default:

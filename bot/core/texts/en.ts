@@ -48,6 +48,7 @@ export const en = {
     why: 'Why did my proxy fail?',
     billing: 'Plan, wallet, invoices, cancel',
     account: 'Email, linked chats, notifications',
+    team: 'Team seats and invites',
     help: 'What I can do',
     cancel: 'Stop what you are doing',
   } as Record<string, string>,

@@ -8,6 +8,7 @@ import { addExit, addLocation } from '../../../core/locations.js';
 import { addToUsageBuckets, hourStart, recordProxyRefusals } from '../../../core/usage.js';
 import { getProxyCredentials } from '../../../core/proxy-credentials.js';
 import { getLiveSubscription } from '../../../core/subscriptions.js';
+import { createLinkCode } from '../../../core/accounts/index.js';
 import { ChatState } from '../../../models/chat-state.js';
 import { Payment } from '../../../models/payment.js';
 import type { Outbound } from '../../../bot/core/types.js';
@@ -197,3 +198,24 @@ async function accountOf(user: ChatUser): Promise<string> {
   if (!state?.accountId) throw new Error('no account in chat state');
   return String(state.accountId);
 }
+
+describe('deep links and typed codes', () => {
+  it('links a new WhatsApp chat by the typed "LINK <code>", and reads a code from /start link_<code>', async () => {
+    const ada = await h.signedUp();
+    const adaId = await accountOf(ada);
+    const { displayCode } = await createLinkCode({ clock: h.payments.clock }, adaId);
+
+    const onWhatsApp = h.user(undefined, 'whatsapp');
+    await onWhatsApp.send(`LINK ${displayCode}`);
+    expect(await accountOf(onWhatsApp)).toBe(adaId);
+    expect(textOf(await onWhatsApp.command('start'))).toContain('Welcome back!');
+
+    // A deep link carries a code too: refused here, because Ada has a Telegram chat.
+    const second = await createLinkCode({ clock: h.payments.clock }, adaId);
+    const other = h.user();
+    const linked = await other.command('start', `link_${second.code}`);
+    // Ada's account has a Telegram chat already: one chat per app, said plainly.
+    expect(textOf(linked)).toContain('That account already has a Telegram chat linked.');
+    expect(await accountOf(other)).not.toBe(adaId);
+  });
+});
