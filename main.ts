@@ -215,6 +215,10 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
             settings,
             mailer,
             logger,
+            admins: {
+              telegramIds: config.telegram.adminIds,
+              whatsappNumbers: config.whatsapp.adminNumbers,
+            },
             proxy: {
               host: config.proxy.publicHost,
               socksPort: config.proxy.socksPort,

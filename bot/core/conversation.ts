@@ -38,6 +38,12 @@ export interface ProxyEndpoints {
   policy: EntitlementPolicy;
 }
 
+/** Admins from configuration (ADMIN_TELEGRAM_IDS, ADMIN_WHATSAPP_NUMBERS); more are kept in the database. */
+export interface ConfiguredAdmins {
+  telegramIds: readonly number[];
+  whatsappNumbers: readonly string[];
+}
+
 export interface ConversationDeps {
   clock: Clock;
   payments: PaymentsService;
@@ -45,6 +51,8 @@ export interface ConversationDeps {
   mailer: Mailer;
   logger: Logger;
   proxy: ProxyEndpoints;
+  /** Default: none from configuration (database admins only). */
+  admins?: ConfiguredAdmins;
 }
 
 /** One turn: who, their account, the state to change, and the answer being built. */
