@@ -31,3 +31,4 @@ export * from './chat-state.js';
 export * from './verification-code.js';
 export * from './rate-limit.js';
 export * from './role-lease.js';
+export * from './whatsapp-auth.js';
