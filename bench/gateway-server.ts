@@ -52,7 +52,7 @@ await access.start();
 await gateway.start();
 
 interface Control {
-  type: 'gc' | 'profile-start' | 'profile-stop';
+  type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot';
   file?: string;
 }
 
@@ -72,6 +72,9 @@ async function handle(message: Control): Promise<void> {
     if (!gc) throw new Error('run with --expose-gc');
     gc();
     gc();
+  } else if (message.type === 'heap-snapshot') {
+    const { writeHeapSnapshot } = await import('node:v8');
+    writeHeapSnapshot(message.file);
   } else if (message.type === 'profile-start') {
     session = new Session();
     session.connect();

@@ -53,6 +53,10 @@ const BULK_BYTES = Number(process.env.BENCH_GATEWAY_BYTES ?? GiB);
 const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 3);
 const RATE_MS = Number(process.env.BENCH_GATEWAY_RATE_MS ?? 2_000);
 const ACCOUNTS = Number(process.env.BENCH_GATEWAY_ACCOUNTS ?? 256);
+/** How long the idle tunnels are held before RSS is read (BENCH_GATEWAY_IDLE_SETTLE_MS). */
+const IDLE_SETTLE_MS = Number(process.env.BENCH_GATEWAY_IDLE_SETTLE_MS ?? 20_000);
+/** BENCH_GATEWAY_PHASES=memory (or bulk,rate): run only those phases, for a quick look at one figure. */
+const PHASES = new Set((process.env.BENCH_GATEWAY_PHASES ?? 'bulk,rate,memory').split(','));
 /**
  * The gateway runs with the controller's default leases (smallest 1 MiB): a
  * tunnel at loopback speed spends a lease before its renewal returns, and the
@@ -98,7 +102,10 @@ async function startNativeServer(
 
 interface AtlanticProcess {
   proxy: Proxy;
-  control(message: { type: 'gc' | 'profile-start' | 'profile-stop'; file?: string }): Promise<void>;
+  control(message: {
+    type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot';
+    file?: string;
+  }): Promise<void>;
 }
 
 async function startAtlantic(
@@ -345,7 +352,7 @@ export default async function bench({ write }: { write: (line: string) => void }
       const figures = new Map<string, Partial<Figures>>(order.map((p) => [p.name, {}]));
       const at = (proxy: Proxy): Partial<Figures> => figures.get(proxy.name) as Partial<Figures>;
 
-      for (const proxy of order) {
+      for (const proxy of PHASES.has('bulk') ? order : []) {
         const cpu0 = cpuSeconds(proxy.pid);
         const bulk = await bulkOnce(proxy);
         const cpu = cpuSeconds(proxy.pid) - cpu0;
@@ -375,7 +382,7 @@ export default async function bench({ write }: { write: (line: string) => void }
         }
         return result;
       };
-      for (const proxy of order) {
+      for (const proxy of PHASES.has('rate') ? order : []) {
         const seq = await timedRate(proxy, 1);
         at(proxy).seqRate = seq.count / seq.seconds;
         at(proxy).seqP50ms = seq.p50us / 1000;
@@ -383,7 +390,7 @@ export default async function bench({ write }: { write: (line: string) => void }
         if (seq.errors > 0)
           errors.push(`${proxy.name} 1 at a time round ${round + 1}: ${seq.errors} failed`);
       }
-      for (const proxy of order) {
+      for (const proxy of PHASES.has('rate') ? order : []) {
         const conc = await timedRate(proxy, CONCURRENCY);
         at(proxy).concRate = conc.count / conc.seconds;
         at(proxy).concP50ms = conc.p50us / 1000;
@@ -394,7 +401,7 @@ export default async function bench({ write }: { write: (line: string) => void }
       // Memory: a fresh process of each proxy, so memory kept from earlier runs
       // (glibc's cached thread stacks, Dante's idle workers, V8's grown heap)
       // does not hide the cost of the tunnels.
-      for (const proxy of order) {
+      for (const proxy of PHASES.has('memory') ? order : []) {
         const isAtlantic = proxy === atlantic.proxy;
         const freshAtlantic = isAtlantic
           ? await startAtlantic(uri, dbName, credentials.slice(0, -1), BENCH_MIN_LEASE_BYTES)
@@ -414,10 +421,23 @@ export default async function bench({ write }: { write: (line: string) => void }
             },
           );
           const idle = await firstLine<IdleResult>(holder, 'native idle');
-          // Let the proxy finish what follows the CONNECT reply (relay set-up).
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          // Idle tunnels: measured once the proxy has been idle for a while
+          // (IDLE_SETTLE_MS), not in the wake of the burst that opened them.
+          // V8 grows its young generation during a burst of allocations and
+          // gives it back only when its memory reducer sees the process idle
+          // (after several seconds); measured 300 ms after the burst, a
+          // transient 10-30 MB of young-generation pages counted as tunnels.
+          // Every proxy waits the same time.
+          await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
           if (freshAtlantic) await freshAtlantic.control({ type: 'gc' });
           const after = rssBytes(fresh.pid).bytes;
+          if (freshAtlantic && process.env.BENCH_HEAP_SNAPSHOT) {
+            // BENCH_HEAP_SNAPSHOT=<file>: what the idle tunnels hold, for a heap viewer.
+            await freshAtlantic.control({
+              type: 'heap-snapshot',
+              file: process.env.BENCH_HEAP_SNAPSHOT,
+            });
+          }
           holder.stdin?.end();
           await once(holder, 'exit');
           if (idle.errors > 0)
