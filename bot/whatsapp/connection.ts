@@ -171,8 +171,8 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
   private history: CloseHistory = { attempt: 0, badSessions: 0 };
   private stopping = false;
   private readonly policy: BackoffPolicy;
-  /** The work started by the last event (a close being handled), awaited by stop(). */
-  private pending: Promise<void> = Promise.resolve();
+  /** Work started by socket events and timers (a close being handled), awaited by stop(). */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly options: WhatsAppConnectionOptions) {
     super();
@@ -203,7 +203,7 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
     const socket = this.socket;
     this.socket = undefined;
     this.current = 'stopped';
-    await this.pending;
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
     if (socket) await Promise.resolve(socket.end(undefined)).catch(() => undefined);
   }
 
@@ -265,7 +265,8 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
     const guarded = work.catch((error: unknown) =>
       logger.error({ err: error }, 'whatsapp.connection_event_failed'),
     );
-    this.pending = Promise.all([this.pending, guarded]).then(() => undefined);
+    this.pending.add(guarded);
+    void guarded.then(() => this.pending.delete(guarded));
   }
 
   private async closed(statusCode: number | undefined): Promise<void> {
