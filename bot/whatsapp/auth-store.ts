@@ -36,6 +36,8 @@ export interface WhatsAppAuthStore {
   load(): Promise<AuthenticationState>;
   /** Writes the credentials (Baileys' `creds.update`); writes happen in call order. */
   saveCreds(creds: AuthenticationCreds): Promise<void>;
+  /** Resolves once every creds write asked for so far has landed. */
+  flush(): Promise<void>;
   /** Whether credentials are stored (a login or a pairing in progress). */
   hasCreds(): Promise<boolean>;
   /** Forgets the login entirely (logged out, or a broken session to pair again). */
@@ -123,6 +125,9 @@ export function createWhatsAppAuthStore(session = 'default'): WhatsAppAuthStore 
       const write = credsWrites.then(() => writeCreds(creds));
       credsWrites = write.catch(() => undefined);
       return write;
+    },
+    flush() {
+      return credsWrites;
     },
     async hasCreds() {
       return (await WhatsAppAuth.countDocuments({ session, key: CREDS_KEY })) > 0;

@@ -166,6 +166,12 @@ export interface WhatsAppConnectionOptions {
 
 export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
   private socket: WhatsAppSocketLike | undefined;
+  /**
+   * The login in use, kept across reconnects: Baileys updates it in place, and
+   * reading it back from MongoDB right after a pairing's restartRequired
+   * could race the creds write still on its way.
+   */
+  private auth: AuthenticationState | undefined;
   private current = 'idle' as ConnectionStatus;
   private timer: NodeJS.Timeout | undefined;
   private history: CloseHistory = { attempt: 0, badSessions: 0 };
@@ -192,6 +198,8 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
   async start(): Promise<void> {
     this.stopping = false;
     this.history = { attempt: 0, badSessions: 0 };
+    // Another process may have used (or cleared) the login since we last held it.
+    this.auth = undefined;
     await this.connectOnce();
   }
 
@@ -205,6 +213,8 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
     this.current = 'stopped';
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     if (socket) await Promise.resolve(socket.end(undefined)).catch(() => undefined);
+    // A standby taking over reads the login from MongoDB: let the last write land.
+    await this.options.store.flush();
   }
 
   private async connectOnce(): Promise<void> {
@@ -214,7 +224,7 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
     let socket: WhatsAppSocketLike;
     let auth: AuthenticationState;
     try {
-      auth = await this.options.store.load();
+      auth = this.auth ??= await this.options.store.load();
       socket = await this.options.connect({ auth, logger });
     } catch (error) {
       logger.error({ err: error }, 'whatsapp.connect_failed');
@@ -284,12 +294,16 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
         break;
       case 'repair':
         logger.error({ statusCode, reason: decision.reason }, 'whatsapp.session_reset');
+        this.auth = undefined;
         await store.clear();
         this.history = { attempt: 0, badSessions: 0 };
         this.schedule(0);
         break;
       case 'stop':
-        if (decision.clearAuth) await store.clear();
+        if (decision.clearAuth) {
+          this.auth = undefined;
+          await store.clear();
+        }
         this.current = 'stopped';
         logger.error(
           { statusCode, reason: decision.reason, authCleared: decision.clearAuth },

@@ -142,6 +142,7 @@ function lazyAuthStore(session: string): WhatsAppAuthStore {
     session,
     load: async () => (await real()).load(),
     saveCreds: async (creds) => (await real()).saveCreds(creds),
+    flush: async () => (loading ? (await loading).flush() : undefined),
     hasCreds: async () => (await real()).hasCreds(),
     clear: async () => (await real()).clear(),
   };

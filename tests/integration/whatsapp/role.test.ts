@@ -21,6 +21,7 @@ import {
   type WhatsAppRole,
   type WhatsAppRoleOptions,
 } from '../../../bot/whatsapp/role.js';
+import { createWhatsAppAuthStore } from '../../../bot/whatsapp/auth-store.js';
 import type { WhatsAppConnectOptions } from '../../../bot/whatsapp/connection.js';
 import { accountForIdentity } from '../../../core/accounts/index.js';
 import { getOutboxItem, notify } from '../../../core/notifications.js';
@@ -200,6 +201,27 @@ describe('when the connection closes', () => {
     expect(sockets).toHaveLength(1);
     expect(messagesOf(logs).some((m) => m.startsWith('whatsapp.stopped'))).toBe(true);
     await role.stop();
+  });
+
+  it('reconnects at once after pairing (restart required) with the new login, saved for the next process', async () => {
+    sessions += 1;
+    const session = `role-${sessions}`;
+    const { role, sockets, connects, nextSocket } = newRole();
+    await role.start();
+    // What Baileys does when the phone accepts the pairing: update creds, then ask for a restart.
+    const creds = connects[0]?.auth.creds;
+    if (!creds) throw new Error('no login');
+    creds.registered = true;
+    creds.me = { id: '2348012345678:3@s.whatsapp.net', name: 'Atlantic' };
+    sockets[0]?.emit('creds.update', { registered: true, me: creds.me });
+    const restarted = nextSocket();
+    sockets[0]?.close(DisconnectReason.restartRequired);
+    await restarted;
+    expect(connects[1]?.auth.creds).toMatchObject({ registered: true, me: creds.me });
+
+    await role.stop();
+    const stored = await createWhatsAppAuthStore(session).load();
+    expect(stored.creds).toMatchObject({ registered: true, me: creds.me });
   });
 
   it('reconnects after a lost connection, keeping the login', async () => {
