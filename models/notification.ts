@@ -29,6 +29,8 @@ export const notificationEvents = [
   'wallet_empty',
   'cancelled',
   'dispute_opened',
+  /** A message an admin sent to many customers at once (core/admin/broadcast.ts). */
+  'broadcast',
 ] as const;
 export type NotificationEvent = (typeof notificationEvents)[number];
 

@@ -102,6 +102,8 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
       );
     case 'welcome':
       return text(t.welcome, t.mainMenu(null));
+    case 'broadcast':
+      return text(t.admin.broadcastNotice(str(data.text)));
     case 'deposit_refund_failed':
     case 'refund_failed':
     case 'dispute_opened':

@@ -5,6 +5,7 @@
 import type { AccountView } from '../../../core/accounts/index.js';
 import type { Menu } from '../types.js';
 import { accountTexts } from './en-account.js';
+import { adminTexts } from './en-admin.js';
 import { billingTexts } from './en-billing.js';
 import { teamTexts } from './en-team.js';
 
@@ -257,4 +258,5 @@ export const en = {
   billing: billingTexts,
   account: accountTexts,
   team: teamTexts,
+  admin: adminTexts,
 };
