@@ -306,9 +306,15 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
         }
         this.current = 'stopped';
         logger.error(
-          { statusCode, reason: decision.reason, authCleared: decision.clearAuth },
-          'whatsapp.stopped: restart the whatsapp role to connect again' +
-            (decision.clearAuth ? ' (it will show a new QR code to pair)' : ''),
+          {
+            statusCode,
+            reason: decision.reason,
+            authCleared: decision.clearAuth,
+            hint:
+              'restart the whatsapp role to connect again' +
+              (decision.clearAuth ? '; it will show a new QR code (or pairing code) to link' : ''),
+          },
+          'whatsapp.stopped',
         );
         break;
     }
@@ -335,8 +341,11 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
       `\nScan with WhatsApp (Settings > Linked devices > Link a device):\n${drawing}\n`,
     );
     this.options.logger.warn(
-      { qrDataUrl: dataUrl },
-      'whatsapp.qr: scan the QR code printed above, or open qrDataUrl in a browser and scan it',
+      {
+        qrDataUrl: dataUrl,
+        hint: 'WhatsApp > Settings > Linked devices > Link a device: scan the QR code drawn on stderr, or open qrDataUrl in a browser and scan that',
+      },
+      'whatsapp.qr',
     );
     this.emit('qr', { qr, dataUrl });
   }
@@ -344,8 +353,12 @@ export class WhatsAppConnection extends EventEmitter<WhatsAppConnectionEvents> {
   private async requestPairingCode(socket: WhatsAppSocketLike, phoneNumber: string): Promise<void> {
     const code = await socket.requestPairingCode(phoneNumber);
     this.options.logger.warn(
-      { pairingCode: code, phoneNumber },
-      'whatsapp.pairing_code: on the phone open WhatsApp > Linked devices > Link with phone number and enter the code',
+      {
+        pairingCode: code,
+        phoneNumber,
+        hint: 'on that phone: WhatsApp > Settings > Linked devices > Link a device > Link with phone number instead, then enter pairingCode',
+      },
+      'whatsapp.pairing_code',
     );
     this.emit('pairing-code', { code, phoneNumber });
   }
