@@ -76,10 +76,19 @@ export interface Turn {
 
 export type ActionHandler = (turn: Turn) => Promise<void>;
 export type StepHandler = (turn: Turn, text: string) => Promise<void>;
+/**
+ * A typed command outside COMMANDS (so not in the Telegram command menu), with
+ * the text after it. Runs before COMMANDS and before the sign-up gate; returns
+ * false to let the command go on as if it were not registered (a command in
+ * COMMANDS of the same name, else "I don't know /x"). The admin commands
+ * (journeys/admin.ts) come this way and check admin rights themselves.
+ */
+export type CommandHandler = (turn: Turn, args: string) => Promise<boolean>;
 
 export interface Journey {
   actions?: Record<string, ActionHandler>;
   steps?: Record<string, StepHandler>;
+  commands?: Record<string, CommandHandler>;
 }
 
 /** Commands customers can type (and the Telegram command menu lists), each an action. */
@@ -97,12 +106,13 @@ export const COMMANDS: readonly { command: string; action: string }[] = [
   { command: 'cancel', action: 'cancel' },
 ];
 
-/** Actions a customer may use before signing up. */
-const OPEN_ACTIONS = new Set(['start', 'help', 'cancel', 'signup', 'terms', 'link']);
+/** Actions a customer may use before signing up ('admin' checks admin rights itself). */
+const OPEN_ACTIONS = new Set(['start', 'help', 'cancel', 'signup', 'terms', 'link', 'admin']);
 
 export class Conversation {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly steps = new Map<string, StepHandler>();
+  private readonly commands = new Map<string, CommandHandler>();
 
   constructor(
     private readonly deps: ConversationDeps,
@@ -116,6 +126,10 @@ export class Conversation {
       for (const [name, handler] of Object.entries(journey.steps ?? {})) {
         if (this.steps.has(name)) throw new Error(`step ${name} is registered twice`);
         this.steps.set(name, handler);
+      }
+      for (const [name, handler] of Object.entries(journey.commands ?? {})) {
+        if (this.commands.has(name)) throw new Error(`command ${name} is registered twice`);
+        this.commands.set(name, handler);
       }
     }
   }
@@ -205,6 +219,7 @@ export class Conversation {
     let text: string | null = null;
     switch (inbound.kind) {
       case 'command':
+        if (await this.commands.get(inbound.command)?.(turn, inbound.args)) return;
         action = COMMANDS.find((c) => c.command === inbound.command)?.action ?? null;
         // Deep links: t.me/<bot>?start=link_<code> and ?start=join_<code>.
         if (inbound.command === 'start') action = startPayload(inbound.args) ?? action;
