@@ -4,6 +4,7 @@
  */
 import { Conversation, type ConversationDeps } from './conversation.js';
 import { accountJourney } from './journeys/account.js';
+import { adminJourney } from './journeys/admin.js';
 import { billingJourney } from './journeys/billing.js';
 import { connectJourney } from './journeys/connect.js';
 import { shopJourney } from './journeys/shop.js';
@@ -23,5 +24,6 @@ export function createConversation(deps: ConversationDeps): Conversation {
     billingJourney,
     accountJourney,
     teamJourney,
+    adminJourney,
   ]);
 }

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { createConversation, type Conversation } from '../../bot/core/index.js';
+import type { ConfiguredAdmins } from '../../bot/core/conversation.js';
 import type { ChatIdentity, Inbound, Outbound } from '../../bot/core/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createMailer, type Mailer } from '../../lib/mailer.js';
@@ -47,8 +48,9 @@ export const PROXY = {
  * The business clock starts at the real time (to the minute): verification
  * codes, refusals and failed logins have TTL indexes that the test database
  * sweeps by real time, so a clock far in the past would see them vanish.
+ * `admins`: the admins "from configuration" (ConversationDeps.admins).
  */
-export function useBotHarness(): BotHarness {
+export function useBotHarness(options: { admins?: ConfiguredAdmins } = {}): BotHarness {
   const start = new Date(Math.ceil(Date.now() / 60_000) * 60_000).toISOString();
   const payments = usePaymentsHarness({ start });
   const logger = createLogger({ level: 'silent' });
@@ -72,6 +74,7 @@ export function useBotHarness(): BotHarness {
       mailer,
       logger,
       proxy: PROXY,
+      ...(options.admins ? { admins: options.admins } : {}),
     });
   });
   afterAll(async () => {
