@@ -36,9 +36,17 @@ import { createPaystackClient } from './lib/paystack/client.js';
 import { startPaystackEmulator, type PaystackEmulator } from './lib/paystack/emulator/index.js';
 import { createMailer } from './lib/mailer.js';
 import { createTelegramRole, type TelegramRole } from './bot/telegram/role.js';
+import { createWhatsAppRole } from './bot/whatsapp/role.js';
+import type { ConversationDeps } from './bot/core/index.js';
 
 /** Roles this build contains; the rest arrive with their issues. */
-const builtRoles = ['api', 'proxy', 'jobs', 'telegram'] as const satisfies readonly RoleName[];
+const builtRoles = [
+  'api',
+  'proxy',
+  'jobs',
+  'telegram',
+  'whatsapp',
+] as const satisfies readonly RoleName[];
 type BuiltRole = (typeof builtRoles)[number];
 const isBuilt = (role: RoleName): role is BuiltRole =>
   (builtRoles as readonly RoleName[]).includes(role);
@@ -197,6 +205,27 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
     logger: logger.child({ component: 'mail' }),
   });
   const workerName = `${os.hostname()}:${process.pid}`;
+  // What both chat roles talk to.
+  const chatDeps: ConversationDeps = {
+    clock,
+    payments,
+    settings,
+    mailer,
+    logger,
+    admins: {
+      telegramIds: config.telegram.adminIds,
+      whatsappNumbers: config.whatsapp.adminNumbers,
+    },
+    proxy: {
+      host: config.proxy.publicHost,
+      socksPort: config.proxy.socksPort,
+      httpPort: config.proxy.httpPort,
+      policy: {
+        httpsOnlyPorts: config.proxy.httpsOnlyPorts,
+        blockedPorts: config.proxy.blockedPorts,
+      },
+    },
+  };
   // Made before the api role, which serves its webhook route in webhook mode.
   const telegramToken = config.telegram.token;
   const telegramRole: TelegramRole | undefined =
@@ -209,26 +238,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
           publicUrl: config.publicUrl,
           adminIds: config.telegram.adminIds,
           workerId: workerName,
-          deps: {
-            clock,
-            payments,
-            settings,
-            mailer,
-            logger,
-            admins: {
-              telegramIds: config.telegram.adminIds,
-              whatsappNumbers: config.whatsapp.adminNumbers,
-            },
-            proxy: {
-              host: config.proxy.publicHost,
-              socksPort: config.proxy.socksPort,
-              httpPort: config.proxy.httpPort,
-              policy: {
-                httpsOnlyPorts: config.proxy.httpsOnlyPorts,
-                blockedPorts: config.proxy.blockedPorts,
-              },
-            },
-          },
+          deps: chatDeps,
         })
       : undefined;
   const factories: Record<BuiltRole, () => Role> = {
@@ -295,6 +305,13 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
       if (!telegramRole) throw new Error('telegram role selected without TELEGRAM_BOT_TOKEN');
       return telegramRole;
     },
+    whatsapp: () =>
+      createWhatsAppRole({
+        deps: chatDeps,
+        adminNumbers: config.whatsapp.adminNumbers,
+        pairingNumber: config.whatsapp.pairingNumber,
+        workerId: workerName,
+      }),
   };
   for (const name of names) {
     const role = factories[name]();
