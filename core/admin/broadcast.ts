@@ -88,13 +88,18 @@ async function recipients(segment: BroadcastSegment): Promise<Types.ObjectId[]> 
   return active.map((account) => account._id);
 }
 
-/** How many customers `segment` reaches now. Admins only; not recorded (the send is). */
+/** How many customers `segment` reaches now; recorded as `broadcast.counted`. */
 export async function countBroadcast(
   ctx: AdminContext,
   segment: BroadcastSegment,
 ): Promise<{ segment: BroadcastSegment; recipients: number }> {
   await requireAdmin(ctx, 'broadcast.count');
-  return { segment, recipients: (await recipients(segment)).length };
+  const count = (await recipients(segment)).length;
+  await recordAudit(
+    entry(ctx, 'broadcast.counted', { kind: 'segment', id: segment }, { recipients: count }),
+    { clock: ctx.clock },
+  );
+  return { segment, recipients: count };
 }
 
 export interface BroadcastInput {

@@ -76,7 +76,7 @@ export async function listPayments(
   return payments.map(adminLine);
 }
 
-/** One payment with what is left to refund (the refund's confirmation shows it). */
+/** One payment with what is left to refund (the refund's confirmation shows it); recorded as `payment.viewed`. */
 export async function describePayment(
   ctx: AdminContext,
   reference: string,
@@ -89,6 +89,7 @@ export async function describePayment(
     });
   }
   const line = adminLine(payment);
+  await recordView(ctx, 'payment.viewed', { kind: 'payment', id: payment.reference });
   return {
     ...line,
     refundableMinor: payment.status === 'paid' ? line.amountMinor - line.refundedMinor : 0,

@@ -156,12 +156,15 @@ async function summary(
 }
 
 /**
- * Who `query` names, for a confirmation ("Suspend bob@example.com?"). Admins
- * only; a lookup is not recorded on its own (the action it leads to is).
+ * Who `query` names, for a confirmation ("Suspend bob@example.com?"): the
+ * account and its chats; recorded as `user.looked_up`, so even a command
+ * the admin then cancels leaves a trace.
  */
 export async function lookupAccount(ctx: AdminContext, query: string): Promise<AccountSummary> {
   await requireAdmin(ctx, 'user.lookup');
-  return (await summary(await resolveAccountId(query))).account;
+  const { account } = await summary(await resolveAccountId(query));
+  await recordView(ctx, 'user.looked_up', { kind: 'account', id: account.id }, { query });
+  return account;
 }
 
 /** Open tunnels per account across the gateways alive now. */

@@ -73,6 +73,10 @@ describe('a broadcast', () => {
     expect((await countBroadcast(ctx, 'all')).recipients).toBe(7);
     expect((await countBroadcast(ctx, 'payg')).recipients).toBe(1);
     expect((await countBroadcast(ctx, 'past_due')).recipients).toBe(0);
+    expect(await lastAudit(admin, 'broadcast.counted')).toMatchObject({
+      target: { kind: 'segment', id: 'past_due' },
+      details: { recipients: 0 },
+    });
     await expect(parseSegment('plan:gold')).rejects.toMatchObject({ code: 'PLAN_NOT_FOUND' });
     await expect(parseSegment('everyone')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
 

@@ -132,6 +132,11 @@ describe('/user', () => {
     ]) {
       expect((await lookupAccount(ctx, query)).id).toBe(buyer.accountId);
     }
+    expect(await lastAudit(admin, 'user.looked_up')).toMatchObject({
+      channel: 'whatsapp',
+      target: { kind: 'account', id: buyer.accountId },
+      details: { query: 'tg:5550001' },
+    });
     const report = await findUser(ctx, buyer.email);
     expect(report.account).toMatchObject({
       id: buyer.accountId,
@@ -310,6 +315,9 @@ describe('/payments', () => {
       email: buyer.email,
     });
     expect((await describePayment(ctx, 'atl-failed-1')).refundableMinor).toBe(0);
+    expect(await lastAudit(admin, 'payment.viewed')).toMatchObject({
+      target: { kind: 'payment', id: 'atl-failed-1' },
+    });
   });
 });
 

@@ -172,9 +172,11 @@ describe('the Telegram admin (by id in configuration)', () => {
     expect((await Account.findById(customer.accountId).lean())?.status).toBe('active');
 
     const entries = await listAudit({ target: { kind: 'account', id: customer.accountId } });
-    expect(entries.slice(0, 2).map((e) => [e.action, e.channel])).toEqual([
+    expect(entries.slice(0, 4).map((e) => [e.action, e.channel])).toEqual([
       ['account.unsuspended', 'telegram'],
+      ['user.looked_up', 'telegram'],
       ['account.suspended', 'telegram'],
+      ['user.looked_up', 'telegram'],
     ]);
   });
 
@@ -215,8 +217,10 @@ describe('the Telegram admin (by id in configuration)', () => {
       periodEnd.getTime() + 7 * 86_400_000,
     );
     const adminId = await accountOf(tgAdmin);
-    expect((await auditedActions(adminId, 'telegram')).slice(-2)).toEqual([
+    expect((await auditedActions(adminId, 'telegram')).slice(-4)).toEqual([
+      'user.looked_up',
       'grant.data',
+      'user.looked_up',
       'grant.days',
     ]);
   });
