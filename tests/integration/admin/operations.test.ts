@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import {
   addAdmin,
   addLocationAsAdmin,
+  adminChatIds,
   addUpstream,
   describePayment,
   editPlan,
@@ -505,6 +506,22 @@ describe('/admins', () => {
     expect(await lastAudit(admin, 'admin.removed')).toMatchObject({
       target: { id: newcomer.accountId },
     });
+  });
+
+  it('names every admin chat on a channel for alerts: configured ones and database admins', async () => {
+    const dbAdmin = await h.admin();
+    await linkChat(dbAdmin, 'telegram', '8080');
+    await linkChat(dbAdmin, 'whatsapp', '2348070000001');
+    const suspendedAdmin = await h.admin();
+    await linkChat(suspendedAdmin, 'telegram', '8081');
+    await Account.updateOne({ _id: suspendedAdmin }, { $set: { status: 'suspended' } });
+    const configured = { telegramIds: [4242, 8080], whatsappNumbers: ['+2348099990000'] };
+
+    expect((await adminChatIds('telegram', configured)).sort()).toEqual(['4242', '8080']);
+    expect((await adminChatIds('whatsapp', configured)).sort()).toEqual([
+      '2348070000001',
+      '2348099990000',
+    ]);
   });
 });
 
