@@ -19,6 +19,7 @@ import { webhookCallback, type Bot } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
 import type { Role } from '../../lib/role.js';
 import { LeaseHolder } from '../../core/role-lease.js';
+import { adminChatIds } from '../../core/admin/admins.js';
 import { createConversation, type Conversation, type ConversationDeps } from '../core/index.js';
 import { createTelegramBot, registerCommands } from './bot.js';
 import { TelegramDeliverer } from './deliver.js';
@@ -68,7 +69,15 @@ export function createTelegramRole(options: TelegramRoleOptions): TelegramRole {
     clock: options.deps.clock,
     logger,
     workerId: options.workerId,
-    adminChatIds: () => Promise.resolve(options.adminIds),
+    // Configured admins and the database's (core/admin), looked up at each alert.
+    adminChatIds: async () => [
+      ...new Set([
+        ...options.adminIds,
+        ...(await adminChatIds('telegram', options.deps.admins))
+          .map(Number)
+          .filter(Number.isSafeInteger),
+      ]),
+    ],
     ...(options.deliveryIdleMs ? { idleMs: options.deliveryIdleMs } : {}),
   });
   let runner: RunnerHandle | undefined;

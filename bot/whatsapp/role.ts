@@ -13,6 +13,7 @@
  * Baileys is loaded on start (the auth store and the socket factory are
  * imported then), so a process without this role never pays for it.
  */
+import { adminChatIds } from '../../core/admin/admins.js';
 import type { Role } from '../../lib/role.js';
 import { LeaseHolder } from '../../core/role-lease.js';
 import { createConversation, type Conversation, type ConversationDeps } from '../core/index.js';
@@ -88,7 +89,13 @@ export function createWhatsAppRole(options: WhatsAppRoleOptions): WhatsAppRole {
     clock: options.deps.clock,
     logger,
     workerId: options.workerId,
-    adminNumbers: () => Promise.resolve(options.adminNumbers),
+    // Configured admins and the database's (core/admin), looked up at each alert.
+    adminNumbers: async () => [
+      ...new Set([
+        ...options.adminNumbers,
+        ...(await adminChatIds('whatsapp', options.deps.admins)),
+      ]),
+    ],
     ...(options.deliveryIdleMs ? { idleMs: options.deliveryIdleMs } : {}),
   });
   connection.on('open', () => deliverer.poke());

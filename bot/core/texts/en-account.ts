@@ -65,6 +65,7 @@ export const accountTexts = {
     refund_processed: 'Refunds',
     renewal_due: 'Renewal reminders',
     cancelled: 'Plan cancelled or ended',
+    broadcast: 'News and announcements from Atlantic',
   } as Record<string, string>,
 
   // --- deletion -----------------------------------------------------------------------
