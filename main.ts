@@ -27,6 +27,7 @@ import { createProxyRole, type ProxyRole } from './proxy/index.js';
 import { addExit, addLocation, listLocations } from './core/locations.js';
 import { registerPaymentJobs } from './jobs/payments.js';
 import { registerGatewayJobs } from './jobs/gateway.js';
+import { registerWalletJobs } from './jobs/wallet.js';
 import { PaymentsService } from './core/payments/index.js';
 import { seedPlans } from './core/plans.js';
 import { createSettingsStore } from './core/settings.js';
@@ -299,6 +300,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         register: async (agenda) => {
           await registerPaymentJobs(agenda, payments);
           await registerGatewayJobs(agenda, { clock, logger: logger.child({ jobs: 'gateway' }) });
+          await registerWalletJobs(agenda, { clock, logger: logger.child({ jobs: 'wallet' }) });
         },
       }),
     telegram: () => {

@@ -7,6 +7,7 @@
  * `updatedAt`, which gateways poll). Exit health is written by gateways when
  * a dial fails, so every gateway skips a broken upstream within a second.
  */
+import { notifyAdmins } from './notifications.js';
 import mongoose, { type Connection } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
 import { DomainError } from '../lib/errors.js';
@@ -267,7 +268,7 @@ export async function markExitHealth(
   options: LocationDatabaseOption & { clock: Clock },
 ): Promise<void> {
   const now = options.clock.now();
-  await updateExit(code, exitId, options, (exit) => {
+  const changed = await updateExit(code, exitId, options, (exit) => {
     if (health.healthy) {
       const { retryAfter: _retry, ...rest } = exit;
       return { ...rest, healthy: true, failures: 0 };
@@ -281,18 +282,49 @@ export async function markExitHealth(
       retryAfter: new Date(now.getTime() + (health.retryMs ?? DEFAULT_EXIT_RETRY_MS)),
     };
   });
+  if (!health.healthy && changed) await alertIfPoolDown(code, health.error, options);
+}
+
+/**
+ * Every exit of the location failing: the admins hear of it, once per
+ * location and hour however many gateways keep failing (the dedup key).
+ */
+async function alertIfPoolDown(
+  code: string,
+  error: string,
+  options: LocationDatabaseOption & { clock: Clock },
+): Promise<void> {
+  const location = await model(options)
+    .findOne({ code: normaliseCode(code) }, { exits: 1, label: 1 })
+    .lean<{ label?: string; exits: StoredExitFields[] }>();
+  if (!location || location.exits.length === 0) return;
+  if (location.exits.some((exit) => exit.healthy)) return;
+  const now = options.clock.now();
+  await notifyAdmins(
+    {
+      event: 'exit_pool_down',
+      dedupKey: `exit_pool_down:${normaliseCode(code)}:${now.toISOString().slice(0, 13)}`,
+      data: {
+        location: normaliseCode(code),
+        label: location.label,
+        exits: location.exits.map((exit) => exit.exitId),
+        lastError: error.slice(0, 200),
+      },
+    },
+    { clock: options.clock },
+  );
 }
 
 /** Attempts before a contended exit update gives up (the exit is marked by whoever won). */
 const MAX_EXIT_UPDATE_ATTEMPTS = 5;
 
-/** Replaces one exit by `change(exit as read)`, if nobody changed it in between. */
+/** Replaces one exit by `change(exit as read)`, if nobody changed it in between; false when it gave up. */
 async function updateExit(
   code: string,
   exitId: string,
   options: LocationDatabaseOption,
   change: (exit: StoredExitFields) => StoredExitFields,
-): Promise<void> {
+): Promise<boolean> {
   const Location = model(options);
   const locationCode = normaliseCode(code);
   for (let attempt = 0; attempt < MAX_EXIT_UPDATE_ATTEMPTS; attempt++) {
@@ -308,8 +340,9 @@ async function updateExit(
       { code: locationCode, exits: { $elemMatch: guard } },
       { $set: { 'exits.$': change(asRead) } },
     );
-    if (result.matchedCount === 1) return;
+    if (result.matchedCount === 1) return true;
   }
+  return false;
 }
 
 type StoredExitFields = StoredExit & { lastFailureAt?: Date | null };

@@ -57,6 +57,8 @@ export const ADMIN_EVENTS = [
   'deposit_refund_failed',
   'refund_failed',
   'dispute_opened',
+  'exit_pool_down',
+  'ledger_drift',
 ] as const satisfies readonly NotificationEvent[];
 
 export interface RetryPolicy {

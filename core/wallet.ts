@@ -33,6 +33,7 @@
  * on the entry, a racing retry of the same key could still apply it after a
  * top-up arrived, leaving a "rejected" entry whose money moved.
  */
+import { notifyAdmins } from './notifications.js';
 import { toAccountId, type AccountId } from './account-id.js';
 import { isDuplicateKeyError } from '../models/errors.js';
 import { findOneByKey, insertOne, updateOne } from '../models/batching.js';
@@ -685,4 +686,37 @@ async function measureWallet(models: Models, wallet: WalletRecord): Promise<Wall
     fixed: false,
     unresolvedEntryIds,
   };
+}
+
+/**
+ * The reconciliation pass the jobs role runs: fixes what can be fixed (see
+ * reconcileWallets) and tells the admins about every drift it found, once
+ * per hour (the dedup key), with the first wallets' figures.
+ */
+export async function reconcileAndAlert(
+  options: DatabaseOption & { clock: Clock },
+): Promise<ReconcileReport> {
+  const report = await reconcileWallets({ fix: true, ...options });
+  if (report.drifts.length > 0) {
+    const now = options.clock.now();
+    await notifyAdmins(
+      {
+        event: 'ledger_drift',
+        dedupKey: `ledger_drift:${now.toISOString().slice(0, 13)}`,
+        data: {
+          wallets: report.drifts.length,
+          totalDriftMinor: report.drifts.reduce((sum, d) => sum + Math.abs(d.driftMinor), 0),
+          fixed: report.drifts.filter((d) => d.fixed).length,
+          drifts: report.drifts.slice(0, 20).map((d) => ({
+            accountId: d.accountId,
+            driftMinor: d.driftMinor,
+            fixed: d.fixed,
+            note: d.note,
+          })),
+        },
+      },
+      { clock: options.clock },
+    );
+  }
+  return report;
 }

@@ -29,6 +29,10 @@ export const notificationEvents = [
   'wallet_empty',
   'cancelled',
   'dispute_opened',
+  /** Every exit of a location is failing (admins only). */
+  'exit_pool_down',
+  /** Wallet balances that do not match their ledgers (admins only). */
+  'ledger_drift',
   /** A message an admin sent to many customers at once (core/admin/broadcast.ts). */
   'broadcast',
 ] as const;

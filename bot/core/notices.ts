@@ -104,6 +104,13 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
       return text(t.welcome, t.mainMenu(null));
     case 'broadcast':
       return text(t.admin.broadcastNotice(str(data.text)));
+    case 'exit_pool_down':
+      return text(
+        t.notice.exitPoolDown(str(data.label) || str(data.location), str(data.lastError)),
+        [[b('Upstreams', 'admin:upstreams:health')]],
+      );
+    case 'ledger_drift':
+      return text(t.notice.ledgerDrift(num(data.wallets), num(data.totalDriftMinor)));
     case 'deposit_refund_failed':
     case 'refund_failed':
     case 'dispute_opened':

@@ -253,6 +253,10 @@ export const en = {
         ? `Your ${planCode} plan will end on ${endsAt}. You can change your mind until then in Billing.`
         : `Your ${planCode} plan has ended.`,
     adminAlert: (event: string, facts: string) => `⚠️ ${event}: ${facts}`,
+    exitPoolDown: (location: string, error: string) =>
+      `⚠️ Every exit of ${location} is failing${error ? ` (last error: ${error})` : ''}. Customers there cannot connect. Check /upstreams.`,
+    ledgerDrift: (wallets: number, driftMinor: number) =>
+      `⚠️ ${wallets} wallet${wallets === 1 ? '' : 's'} do not match their ledgers (total drift ${driftMinor} minor units). Details in the jobs log (wallet.reconcile).`,
   },
 
   billing: billingTexts,
