@@ -202,6 +202,41 @@ describe.each([telegramDriver(), whatsappDriver()])('journeys on $name', (driver
 
     expect(all(await chat.send('/usage'))).toContain('Data this period:');
     expect(all(await chat.send('/why'))).toContain('No failed connections recently.');
+
+    // Billing: the plan, then the receipt as a PDF document.
+    expect(all(await chat.send('/billing'))).toContain('₦3,500.00');
+    await chat.choose('Invoices');
+    const receipt = await chat.choose('ATL-');
+    expect(receipt.find((s) => s.document)?.document).toMatch(/^ATL-\d{4}-\d{6}\.pdf$/);
+
+    // Cancel at the end of the period, confirmed, then taken back.
+    await chat.send('/billing');
+    await chat.choose('Cancel plan');
+    await chat.choose('At the end of the period');
+    expect(all(await chat.choose('Confirm'))).toContain('and will not renew');
+    expect(all(await chat.choose('Keep my plan'))).toContain('Your plan continues: it renews on');
+  });
+
+  it('lets a Team owner invite a member who joins from another chat on the same app', async () => {
+    const owner = driver.newChat();
+    await signUp(owner, email('owner'));
+    await owner.choose('See plans');
+    const link = await owner.choose('Buy Team');
+    const payment = await Payment.findOne({ authorizationUrl: link.find((s) => s.url)?.url ?? '' })
+      .lean()
+      .orFail();
+    await h.payments.payAndSettle(payment.reference);
+    await owner.send('/team');
+    const invite = all(await owner.choose('Invite a member'));
+    const code = /\b([A-Z0-9]{4}-?[A-Z0-9]{4})\b/.exec(invite)?.[1] ?? '';
+    expect(code).not.toBe('');
+
+    const member = driver.newChat();
+    await signUp(member, email('member'));
+    await member.send('/team');
+    await member.choose('Join a team');
+    expect(all(await member.send(code))).toMatch(/team/i);
+    expect(all(await owner.send('/team'))).toContain(`member.${driver.name}`);
   });
 
   it('answers an unknown command and drops a half-finished conversation on /cancel', async () => {
