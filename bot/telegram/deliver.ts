@@ -8,6 +8,7 @@
  * failing, so later notifications skip it until the customer writes again;
  * a flood limit, a 5xx or a network error is retried with backoff.
  */
+import { OutboxLoop } from '../core/outbox-loop.js';
 import { GrammyError, HttpError, type Bot } from 'grammy';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -37,47 +38,29 @@ export interface TelegramDelivererOptions {
 }
 
 export class TelegramDeliverer {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
-  private wake: (() => void) | undefined;
+  private readonly outbox: OutboxLoop;
 
-  constructor(private readonly options: TelegramDelivererOptions) {}
+  constructor(private readonly options: TelegramDelivererOptions) {
+    this.outbox = new OutboxLoop({
+      deliverOnce: () => this.deliverOnce(),
+      logger: options.logger,
+      channel: 'telegram',
+      ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
+    });
+  }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.outbox.start();
   }
 
   /** Looks for due items now instead of at the next idle tick. */
   poke(): void {
-    this.wake?.();
+    this.outbox.poke();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      let delivered = false;
-      try {
-        delivered = await this.deliverOnce();
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'telegram.delivery_loop_failed');
-      }
-      if (delivered || this.stopped) continue;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.timer = setTimeout(resolve, this.options.idleMs ?? 1_000);
-        this.timer.unref();
-      });
-      this.wake = undefined;
-    }
+  /** Lets the item being sent finish, then stops. */
+  stop(): Promise<void> {
+    return this.outbox.stop();
   }
 
   /** Claims and sends one due item; false when nothing was due. */

@@ -14,6 +14,7 @@
  * retried with the outbox's backoff. No recipient at all (no WhatsApp
  * identity, no admin numbers) settles the slot as skipped.
  */
+import { OutboxLoop } from '../core/outbox-loop.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import {
@@ -69,50 +70,31 @@ class Disconnected extends Error {
 }
 
 export class WhatsAppDeliverer {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
-  private wake: (() => void) | undefined;
   /** number -> the jid WhatsApp gave for it, and until when that is trusted. */
   private readonly lookups = new Map<string, { jid: string; untilMs: number }>();
+  private readonly outbox: OutboxLoop;
 
-  constructor(private readonly options: WhatsAppDelivererOptions) {}
-
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.running = this.loop();
+  constructor(private readonly options: WhatsAppDelivererOptions) {
+    this.outbox = new OutboxLoop({
+      deliverOnce: () => this.deliverOnce(),
+      logger: options.logger,
+      channel: 'whatsapp',
+      ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
+    });
   }
 
-  /** Looks for due items now instead of at the next idle tick (e.g. the connection opened). */
+  start(): void {
+    this.outbox.start();
+  }
+
+  /** Looks for due items now instead of at the next idle tick. */
   poke(): void {
-    this.wake?.();
+    this.outbox.poke();
   }
 
   /** Lets the item being sent finish, then stops. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      let delivered = false;
-      try {
-        delivered = await this.deliverOnce();
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'whatsapp.delivery_loop_failed');
-      }
-      if (delivered || this.stopped) continue;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.timer = setTimeout(resolve, this.options.idleMs ?? 1_000);
-        this.timer.unref();
-      });
-      this.wake = undefined;
-    }
+  stop(): Promise<void> {
+    return this.outbox.stop();
   }
 
   /** Claims and sends one due item; false when nothing was due or the connection is down. */
