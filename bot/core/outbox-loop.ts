@@ -6,22 +6,23 @@
  */
 import type { Logger } from '../../lib/logger.js';
 
-export class OutboxLoop {
+export abstract class OutboxLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly options: {
-      /** Sends one due item; false when nothing was due. */
-      deliverOnce: () => Promise<boolean>;
+    private readonly loopOptions: {
       logger: Logger;
       /** Names the loop in its error log, e.g. `telegram`. */
       channel: string;
-      idleMs?: number;
+      idleMs?: number | undefined;
     },
   ) {}
+
+  /** Sends one due item; false when nothing was due. */
+  abstract deliverOnce(): Promise<boolean>;
 
   start(): void {
     if (!this.stopped) return;
@@ -45,14 +46,17 @@ export class OutboxLoop {
     while (!this.stopped) {
       let delivered = false;
       try {
-        delivered = await this.options.deliverOnce();
+        delivered = await this.deliverOnce();
       } catch (error) {
-        this.options.logger.error({ err: error }, `${this.options.channel}.delivery_loop_failed`);
+        this.loopOptions.logger.error(
+          { err: error },
+          `${this.loopOptions.channel}.delivery_loop_failed`,
+        );
       }
       if (delivered || this.stopped) continue;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        this.timer = setTimeout(resolve, this.options.idleMs ?? 1_000);
+        this.timer = setTimeout(resolve, this.loopOptions.idleMs ?? 1_000);
         this.timer.unref();
       });
       this.wake = undefined;

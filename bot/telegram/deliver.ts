@@ -37,30 +37,9 @@ export interface TelegramDelivererOptions {
   leaseMs?: number;
 }
 
-export class TelegramDeliverer {
-  private readonly outbox: OutboxLoop;
-
+export class TelegramDeliverer extends OutboxLoop {
   constructor(private readonly options: TelegramDelivererOptions) {
-    this.outbox = new OutboxLoop({
-      deliverOnce: () => this.deliverOnce(),
-      logger: options.logger,
-      channel: 'telegram',
-      ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
-    });
-  }
-
-  start(): void {
-    this.outbox.start();
-  }
-
-  /** Looks for due items now instead of at the next idle tick. */
-  poke(): void {
-    this.outbox.poke();
-  }
-
-  /** Lets the item being sent finish, then stops. */
-  stop(): Promise<void> {
-    return this.outbox.stop();
+    super({ logger: options.logger, channel: 'telegram', idleMs: options.idleMs });
   }
 
   /** Claims and sends one due item; false when nothing was due. */

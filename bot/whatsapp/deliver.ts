@@ -69,32 +69,11 @@ class Disconnected extends Error {
   }
 }
 
-export class WhatsAppDeliverer {
+export class WhatsAppDeliverer extends OutboxLoop {
   /** number -> the jid WhatsApp gave for it, and until when that is trusted. */
   private readonly lookups = new Map<string, { jid: string; untilMs: number }>();
-  private readonly outbox: OutboxLoop;
-
   constructor(private readonly options: WhatsAppDelivererOptions) {
-    this.outbox = new OutboxLoop({
-      deliverOnce: () => this.deliverOnce(),
-      logger: options.logger,
-      channel: 'whatsapp',
-      ...(options.idleMs === undefined ? {} : { idleMs: options.idleMs }),
-    });
-  }
-
-  start(): void {
-    this.outbox.start();
-  }
-
-  /** Looks for due items now instead of at the next idle tick. */
-  poke(): void {
-    this.outbox.poke();
-  }
-
-  /** Lets the item being sent finish, then stops. */
-  stop(): Promise<void> {
-    return this.outbox.stop();
+    super({ logger: options.logger, channel: 'whatsapp', idleMs: options.idleMs });
   }
 
   /** Claims and sends one due item; false when nothing was due or the connection is down. */
