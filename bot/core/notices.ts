@@ -115,5 +115,8 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
     case 'refund_failed':
     case 'dispute_opened':
       return text(t.notice.adminAlert(event, JSON.stringify(data)));
+    // New events: add their case above this line (the default keeps an unrendered event readable).
+    default:
+      return text(t.notice.adminAlert(String(event), JSON.stringify(data)));
   }
 }
