@@ -179,9 +179,12 @@ export async function notify(input: NotifyInput, { clock }: ClockOption): Promis
   // insert, and a repeat is told by the unique key (insertOnce). The reads are
   // batched with the same reads of other notifications in this turn.
   const [account, identities, preferences] = await Promise.all([
-    findOneByKey<Pick<AccountData, 'email' | 'status'>>(Account, '_id', accountId, {
-      projection: { email: 1, status: 1 },
-    }),
+    findOneByKey<Pick<AccountData, 'email' | 'status' | 'emailFailingSince'>>(
+      Account,
+      '_id',
+      accountId,
+      { projection: { email: 1, status: 1, emailFailingSince: 1 } },
+    ),
     findAllByKey<Pick<ChannelIdentityData, 'channel' | 'failingSince'>>(
       ChannelIdentity,
       'accountId',
@@ -197,7 +200,8 @@ export async function notify(input: NotifyInput, { clock }: ClockOption): Promis
   const reachable = new Set<NotificationChannel>(
     identities.filter((identity) => !identity.failingSince).map((identity) => identity.channel),
   );
-  if (account.email) reachable.add('email');
+  // Likewise an address the mail server refused for good, until an email is verified again.
+  if (account.email && !account.emailFailingSince) reachable.add('email');
   const available = notificationChannels.filter((channel) => reachable.has(channel));
 
   const isMandatory = mandatory.has(input.event);

@@ -10,6 +10,15 @@ export interface OutgoingMail {
   subject: string;
   text: string;
   html?: string;
+  /** Files sent with the mail, e.g. an invoice PDF. */
+  attachments?: MailAttachment[];
+}
+
+export interface MailAttachment {
+  filename: string;
+  content: Buffer;
+  /** e.g. `application/pdf` */
+  contentType: string;
 }
 
 /** How core sends email; the adapter below is the only implementation outside tests. */
@@ -83,6 +92,7 @@ function toMessage(mail: OutgoingMail): OutgoingMail {
     subject: mail.subject,
     text: mail.text,
     ...(mail.html === undefined ? {} : { html: mail.html }),
+    ...(mail.attachments === undefined ? {} : { attachments: mail.attachments }),
   };
 }
 

@@ -21,6 +21,12 @@ const accountSchema = new Schema(
       match: /^[^\s@]+@[^\s@]+\.[^\s@]+$/,
     },
     emailVerifiedAt: { type: Date },
+    /**
+     * The mail server refused this address for good (an SMTP 5xx for the
+     * recipient): notify() skips email until the customer verifies an email again.
+     */
+    emailFailingSince: { type: Date },
+    emailFailingReason: { type: String, maxlength: 500 },
     /** When the customer accepted the terms of service, and which version (core/accounts). */
     termsAcceptedAt: { type: Date },
     termsVersion: { type: String, maxlength: 50 },

@@ -183,7 +183,10 @@ export async function confirmEmailCode(
   try {
     updated = await Account.findOneAndUpdate(
       { _id: id, status: 'active' },
-      { $set: { email: address, emailVerifiedAt: now } },
+      {
+        $set: { email: address, emailVerifiedAt: now },
+        $unset: { emailFailingSince: 1, emailFailingReason: 1 },
+      },
       { returnDocument: 'after' },
     ).lean<AccountRecord>();
   } catch (error) {

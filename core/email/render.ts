@@ -1,0 +1,319 @@
+/**
+ * Notifications from the outbox (core/notifications.ts) as email: for each
+ * event a subject, a plain-text body and a small HTML body, from the facts
+ * the event carries (the same facts bot/core/notices.ts renders for chat),
+ * with the one-tap next step as a link where there is one. Everything that
+ * comes from data is escaped in the HTML, and only http(s) links are used.
+ * An event without its own text yet (added by a later issue) still renders,
+ * readable, as its name and facts.
+ */
+import { formatMoney, isCurrency, type Currency } from '../../lib/money.js';
+import type { NotificationEvent } from '../../models/notification.js';
+
+export interface EmailRenderOptions {
+  /** PUBLIC_URL without a trailing slash; the fallback link to the app. */
+  publicUrl?: string | undefined;
+  /** TELEGRAM_BOT_USERNAME (with or without `@`): next steps link to `https://t.me/<bot>` first. */
+  telegramBotUsername?: string | undefined;
+  /** The name in subjects and greetings (default `Atlantic`). */
+  brand?: string | undefined;
+}
+
+export interface EmailNotice {
+  event: NotificationEvent;
+  data: Record<string, unknown>;
+  /** The invoice attached to the mail (payment_confirmed), so the body can mention it. */
+  invoiceNumber?: string | undefined;
+}
+
+export interface EmailLink {
+  label: string;
+  url: string;
+}
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+  /** The one-tap next step, also inside `text` and `html`. */
+  link: EmailLink | null;
+}
+
+type Data = Record<string, unknown>;
+
+interface Draft {
+  subject: string;
+  /** Paragraphs, plain text (escaped for HTML on the way out). */
+  paragraphs: string[];
+  link?: EmailLink | null;
+}
+
+const str = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+function amount(data: Data, field = 'amountMinor'): string {
+  const currency: Currency = isCurrency(data.currency) ? data.currency : 'NGN';
+  const value = data[field];
+  return formatMoney({ amountMinor: Number.isSafeInteger(value) ? Number(value) : 0, currency });
+}
+
+/** `2026-03-01` from an ISO date string, '' when absent. */
+function day(value: unknown): string {
+  return str(value).slice(0, 10);
+}
+
+/** The link to take the next step in the app: the Telegram bot when configured, else the website. */
+function appLink(options: EmailRenderOptions, label: string): EmailLink | null {
+  const bot = options.telegramBotUsername?.replace(/^@/, '').trim();
+  if (bot) return { label: `${label} in Telegram`, url: `https://t.me/${encodeURIComponent(bot)}` };
+  const url = options.publicUrl?.trim();
+  return url && isWebUrl(url) ? { label, url } : null;
+}
+
+function isWebUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+function refundedTo(method: string): string {
+  return method === 'wallet'
+    ? 'to your wallet'
+    : 'to your card (it can take a few working days to show)';
+}
+
+/** Admin alerts list their facts, one per line, so nothing is lost in a summary. */
+function facts(data: Data): string[] {
+  return Object.entries(data)
+    .filter(([, value]) => value !== undefined && value !== null && value !== '')
+    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+}
+
+function draftFor(notice: EmailNotice, options: EmailRenderOptions, brand: string): Draft {
+  const { data } = notice;
+  const event = notice.event;
+  switch (event) {
+    case 'welcome':
+      return {
+        subject: `Welcome to ${brand}`,
+        paragraphs: [
+          `Your ${brand} account is ready. Pick a plan or start a trial to get your proxy.`,
+        ],
+        link: appLink(options, 'Open ' + brand),
+      };
+    case 'payment_confirmed': {
+      const paid = amount(data);
+      const planCode = str(data.planCode);
+      const invoice = notice.invoiceNumber
+        ? [`Your receipt ${notice.invoiceNumber} is attached.`]
+        : [];
+      const lines: Record<string, [string, string]> = {
+        plan: [`Payment received: ${paid}`, `Your ${planCode} plan is active.`],
+        trial_deposit: [
+          `Deposit received: ${paid}`,
+          'Your trial has started; the deposit comes back when it ends.',
+        ],
+        wallet_topup: [`Top-up received: ${paid}`, `${paid} is in your wallet.`],
+        renewal: [`Renewal paid: ${paid}`, `Your ${planCode} plan continues.`],
+      };
+      const description = str(data.description);
+      const [subject, body] = lines[str(data.purpose)] ?? [
+        `Payment received: ${paid}`,
+        `We received your payment of ${paid}${description ? ` (${description})` : ''}.`,
+      ];
+      return {
+        subject,
+        paragraphs: [body, ...invoice],
+        link: appLink(options, 'Connect'),
+      };
+    }
+    case 'payment_failed': {
+      const due = amount(data);
+      const reason = str(data.reason);
+      const graceEndsAt = day(data.graceEndsAt);
+      const payUrl = str(data.authorizationUrl);
+      return {
+        subject: `Your payment of ${due} did not go through`,
+        paragraphs: [
+          `Your payment of ${due} did not go through${reason ? ` (${reason})` : ''}.`,
+          graceEndsAt ? `Pay before ${graceEndsAt} to keep your plan.` : 'You can try again.',
+        ],
+        link: isWebUrl(payUrl) ? { label: `Pay ${due}`, url: payUrl } : appLink(options, 'Pay'),
+      };
+    }
+    case 'trial_started':
+      return {
+        subject: 'Your trial has started',
+        paragraphs: ['Your trial has started. Get your proxy and connect.'],
+        link: appLink(options, 'Connect'),
+      };
+    case 'trial_refused':
+      return {
+        subject: 'Your trial could not start',
+        paragraphs: [
+          `You have had a trial before, so this one cannot start. Your deposit of ${amount(data, 'depositMinor')} is on its way back.`,
+        ],
+        link: appLink(options, 'See plans'),
+      };
+    case 'trial_ending': {
+      const endsAt = day(data.trialEndsAt);
+      return {
+        subject: 'Your trial is ending',
+        paragraphs: [
+          `Your trial ends ${endsAt ? `on ${endsAt}` : 'soon'}. Pick a plan to keep your proxy.`,
+        ],
+        link: appLink(options, 'See plans'),
+      };
+    }
+    case 'deposit_refunded':
+      return {
+        subject: `Your deposit of ${amount(data)} was returned`,
+        paragraphs: [
+          `Your deposit of ${amount(data)} was returned ${refundedTo(str(data.method))}.`,
+        ],
+      };
+    case 'refund_processed':
+      return {
+        subject: `Refund of ${amount(data)}`,
+        paragraphs: [`A refund of ${amount(data)} was made ${refundedTo(str(data.method))}.`],
+      };
+    case 'renewal_due':
+      return {
+        subject: `Your ${str(data.planCode)} plan renews on ${day(data.periodEnd)}`,
+        paragraphs: [
+          `Your ${str(data.planCode)} plan renews on ${day(data.periodEnd)} for ${amount(data)}, charged to your saved card.`,
+        ],
+        link: appLink(options, 'Open billing'),
+      };
+    case 'usage_50':
+    case 'usage_80':
+    case 'usage_95':
+    case 'usage_100': {
+      const percent = Number(event.slice('usage_'.length));
+      const resets = day(data.periodEnd);
+      return percent >= 100
+        ? {
+            subject: "You have used all of this period's data",
+            paragraphs: [
+              `You have used all the data of this period${resets ? `; it resets on ${resets}` : ''}. Upgrade or buy extra data to continue now.`,
+            ],
+            link: appLink(options, 'See plans'),
+          }
+        : {
+            subject: `You have used ${percent}% of your data`,
+            paragraphs: [
+              `You have used ${percent}% of this period's data${resets ? ` (resets on ${resets})` : ''}.`,
+            ],
+            link: appLink(options, 'See usage'),
+          };
+    }
+    case 'wallet_low': {
+      const failed = str(data.autoTopUpFailed);
+      return {
+        subject: `Your wallet is low: ${amount(data, 'balanceMinor')} left`,
+        paragraphs: [
+          `Your wallet is low: ${amount(data, 'balanceMinor')} left. Top up to keep your proxy running.`,
+          ...(failed ? [`Automatic top-up did not work (${failed}).`] : []),
+        ],
+        link: appLink(options, 'Top up'),
+      };
+    }
+    case 'wallet_empty':
+      return {
+        subject: 'Your wallet is empty',
+        paragraphs: [
+          'Your wallet is empty, so your pay-as-you-go proxy has stopped. Top up to connect again.',
+        ],
+        link: appLink(options, 'Top up'),
+      };
+    case 'cancelled': {
+      const planCode = str(data.planCode);
+      return data.atPeriodEnd === true
+        ? {
+            subject: `Your ${planCode} plan will end on ${day(data.endsAt)}`,
+            paragraphs: [
+              `Your ${planCode} plan will end on ${day(data.endsAt)}. You can change your mind until then in Billing.`,
+            ],
+            link: appLink(options, 'Open billing'),
+          }
+        : {
+            subject: `Your ${planCode} plan has ended`,
+            paragraphs: [`Your ${planCode} plan has ended.`],
+            link: appLink(options, 'See plans'),
+          };
+    }
+    case 'broadcast':
+      return {
+        subject: `A message from ${brand}`,
+        paragraphs: str(data.text)
+          .split(/\n{2,}/)
+          .map((paragraph) => paragraph.trim())
+          .filter((paragraph) => paragraph !== ''),
+      };
+    case 'payment_flagged':
+      return adminDraft(`Payment of ${amount(data)} flagged for review`, data);
+    case 'deposit_refund_failed':
+      return adminDraft(`Deposit refund of ${amount(data)} failed`, data);
+    case 'refund_failed':
+      return adminDraft(`Refund of ${amount(data)} failed`, data);
+    case 'dispute_opened':
+      return adminDraft(`Card dispute opened (${amount(data)})`, data);
+    case 'exit_pool_down': {
+      const location = str(data.label) || str(data.location);
+      return adminDraft(`Every exit of ${location} is failing`, data, [
+        `Every exit of ${location} is failing. Customers there cannot connect.`,
+      ]);
+    }
+    case 'ledger_drift':
+      return adminDraft('Wallets do not match their ledgers', data, [
+        'Some wallet balances do not match their ledgers. Details in the jobs log (wallet.reconcile).',
+      ]);
+    // New events: add their case above this line (the default keeps an unrendered event readable).
+    default:
+      return { subject: String(event).replace(/_/g, ' '), paragraphs: facts(data) };
+  }
+}
+
+function adminDraft(title: string, data: Data, intro: string[] = []): Draft {
+  return { subject: `[admin] ${title}`, paragraphs: [...intro, ...facts(data)] };
+}
+
+/** The mail for one outbox item. Pure: same notice and options, same mail. */
+export function renderEmail(notice: EmailNotice, options: EmailRenderOptions = {}): RenderedEmail {
+  const brand = options.brand ?? 'Atlantic';
+  const draft = draftFor(notice, options, brand);
+  const link = draft.link ?? null;
+  const paragraphs = draft.paragraphs.length > 0 ? draft.paragraphs : [draft.subject];
+  const subject = draft.subject.replace(/[\r\n]+/g, ' ').trim();
+
+  const text = [...paragraphs, ...(link ? [`${link.label}: ${link.url}`] : []), `— ${brand}`].join(
+    '\n\n',
+  );
+  const html = [
+    '<!doctype html>',
+    '<html><body style="font-family: sans-serif; line-height: 1.5">',
+    ...paragraphs.map((paragraph) => `<p>${escapeHtml(paragraph).replace(/\n/g, '<br>')}</p>`),
+    ...(link
+      ? [
+          `<p><a href="${escapeHtml(link.url)}" style="display: inline-block; padding: 10px 16px; background: #0b5cff; color: #ffffff; text-decoration: none; border-radius: 6px">${escapeHtml(link.label)}</a></p>`,
+        ]
+      : []),
+    `<p style="color: #666666">— ${escapeHtml(brand)}</p>`,
+    '</body></html>',
+  ].join('\n');
+  return { subject, text, html, link };
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char] ?? char);
+}
