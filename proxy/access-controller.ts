@@ -52,6 +52,7 @@ import {
 import { buyPaygData, paygHourKey } from '../core/payg.js';
 import { notify } from '../core/notifications.js';
 import { openQuotaPeriod, planWindowRequest } from '../core/quota.js';
+import { alertOnSettle } from '../core/usage-alerts.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
   exchangeGatewayPresence,
@@ -237,6 +238,8 @@ export class GatewayAccessController implements AccessController {
       openPeriod: (accountId) => this.openQuotaPeriodFor(accountId),
       buyMore: (accountId) => this.buyPaygDataFor(accountId),
       onExhausted: (accountId) => queueMicrotask(() => this.cutForQuota(accountId)),
+      // Usage alerts (usage_50 .. usage_100) go out as the settle crosses them, not at the next sweep.
+      onSettled: (counter, bookedBytes) => alertOnSettle(counter, bookedBytes, shared),
     });
     this.ipBackoff = new FailureBackoff({ clock: options.clock, ...options.authBackoff });
     this.userBackoff = new FailureBackoff({ clock: options.clock, ...options.authBackoff });

@@ -45,6 +45,7 @@ import {
   renewGatewayLeases,
   settleLease,
   type QuotaLease,
+  type QuotaPeriodView,
 } from '../core/quota.js';
 import type { AccessMetrics } from './access-metrics.js';
 
@@ -88,6 +89,11 @@ export interface LeaseManagerOptions {
   buyMore?: (accountId: string) => Promise<boolean>;
   /** Every local byte is spent and the counter has no more. */
   onExhausted: (accountId: string) => void;
+  /**
+   * A settle booked `bookedBytes` on `counter` (as the settle returned it).
+   * Called synchronously on the account's chain: must not throw or wait.
+   */
+  onSettled?: (counter: QuotaPeriodView, bookedBytes: number) => void;
 }
 
 interface AccountLease {
@@ -122,6 +128,7 @@ export class LeaseManager {
   private readonly openPeriod: (accountId: string) => Promise<boolean>;
   private readonly buyMore: (accountId: string) => Promise<boolean>;
   private readonly onExhausted: (accountId: string) => void;
+  private readonly onSettled: ((counter: QuotaPeriodView, bookedBytes: number) => void) | undefined;
   private readonly gatewayId: string;
   private readonly heartbeatMs: number;
   private readonly metrics: AccessMetrics | undefined;
@@ -139,6 +146,7 @@ export class LeaseManager {
     this.openPeriod = options.openPeriod ?? (() => Promise.resolve(false));
     this.buyMore = options.buyMore ?? (() => Promise.resolve(false));
     this.onExhausted = options.onExhausted;
+    this.onSettled = options.onSettled;
     this.gatewayId = options.gatewayId;
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.metrics = options.metrics;
@@ -427,12 +435,13 @@ export class LeaseManager {
     if (leasedBytes === 0 && usedBytes === 0) return 'settled';
     const options = { connection: this.connection };
     try {
-      await settleLease(
+      const counter = await settleLease(
         lease.accountId,
         periodStart,
         { leasedBytes, usedBytes },
         { ...options, gatewayId: this.gatewayId },
       );
+      if (usedBytes > 0) this.onSettled?.(counter, usedBytes);
       return 'settled';
     } catch (error) {
       if (!isLeaseNotHeld(error)) throw error;

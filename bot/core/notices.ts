@@ -115,6 +115,14 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
     case 'refund_failed':
     case 'dispute_opened':
       return text(t.notice.adminAlert(event, JSON.stringify(data)));
+    case 'usage_forecast':
+      return text(t.notice.usageForecast(num(data.limitBytes), str(data.runsOutAt)), [
+        [b('📊 Usage', 'usage'), b('🛒 Plans', 'plans')],
+      ]);
+    case 'wallet_forecast':
+      return text(t.notice.walletForecast(money(data, 'balanceMinor'), str(data.runsOutAt)), [
+        [b('Top up', 'topup')],
+      ]);
     // New events: add their case above this line (the default keeps an unrendered event readable).
     default:
       return text(t.notice.adminAlert(String(event), JSON.stringify(data)));

@@ -257,6 +257,11 @@ export const en = {
       `⚠️ Every exit of ${location} is failing${error ? ` (last error: ${error})` : ''}. Customers there cannot connect. Check /upstreams.`,
     ledgerDrift: (wallets: number, driftMinor: number) =>
       `⚠️ ${wallets} wallet${wallets === 1 ? '' : 's'} do not match their ledgers (total drift ${driftMinor} minor units). Details in the jobs log (wallet.reconcile).`,
+    /** `runsOutAt` is an ISO instant; the day is named in UTC. */
+    usageForecast: (limitBytes: number, runsOutAt: string) =>
+      `At your current rate you'll reach ${+(limitBytes / 1e9).toFixed(2)} GB on ${runsOutAt ? new Date(runsOutAt).toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'short', timeZone: 'UTC' }) : 'a day soon'}, before your data resets. Upgrade or buy extra data to avoid a stop.`,
+    walletForecast: (balance: string, runsOutAt: string) =>
+      `At your recent spend your wallet (${balance}) will run out ${runsOutAt ? `around ${new Date(runsOutAt).toLocaleString('en-GB', { weekday: 'long', hour: '2-digit', minute: '2-digit', timeZone: 'UTC' })} UTC` : 'within a day'}. Top up to keep your proxy running.`,
   },
 
   billing: billingTexts,
