@@ -90,6 +90,14 @@ export const businessSettingsSchema = z.strictObject({
     .refine(isIncreasing, 'must be in increasing order'),
   /** Stored Paystack webhook events are deleted after this many days. */
   webhookRetentionDays: z.int().min(1).max(3_650),
+  /**
+   * Notifications delivered (or skipped) everywhere are deleted after this many
+   * days. At least 7: an item's dedup key is what keeps a reminder from going
+   * out twice, so it must outlive the windows the reminder passes look back on.
+   */
+  notificationRetentionDays: z.int().min(7).max(3_650),
+  /** Notifications with a failed delivery are kept this long instead, for support to read. */
+  failedNotificationRetentionDays: z.int().min(7).max(3_650),
 });
 
 export type BusinessSettings = z.infer<typeof businessSettingsSchema>;
@@ -111,6 +119,8 @@ export const DEFAULT_SETTINGS: Readonly<BusinessSettings> = Object.freeze({
   renewalReminderDays: 3,
   usageThresholdsPct: [50, 80, 95, 100],
   webhookRetentionDays: 90,
+  notificationRetentionDays: 90,
+  failedNotificationRetentionDays: 365,
 });
 
 /** The settings as the business reads them, with the version of the document. */

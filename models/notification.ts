@@ -33,6 +33,7 @@ export const notificationEvents = [
   'exit_pool_down',
   /** Wallet balances that do not match their ledgers (admins only). */
   'ledger_drift',
+  'weekly_summary',
   'usage_forecast',
   'wallet_forecast',
   /** A message an admin sent to many customers at once (core/admin/broadcast.ts). */

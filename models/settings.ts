@@ -63,6 +63,9 @@ const settingsSchema = new Schema(
     renewalReminderDays: { type: Number, required: true, min: 0 },
     usageThresholdsPct: { type: [Number], required: true },
     webhookRetentionDays: { type: Number, required: true, min: 1 },
+    // Not required: documents written before they existed read the default.
+    notificationRetentionDays: { type: Number, min: 7 },
+    failedNotificationRetentionDays: { type: Number, min: 7 },
     version: { type: Number, required: true, min: 1 },
     updatedAt: { type: Date },
     /** Who made the latest change (an admin's account or chat identity). */

@@ -8,6 +8,7 @@ import { formatMoney, isCurrency, type Currency } from '../../lib/money.js';
 import type { ClaimedDelivery } from '../../core/notifications.js';
 import { getInvoiceByPaymentReference } from '../../core/invoices.js';
 import { renderInvoicePdf } from '../../core/invoice-pdf.js';
+import { gbText } from '../../core/plans.js';
 import type { NotificationEvent } from '../../models/notification.js';
 import type { Texts } from './texts/index.js';
 import type { Menu, Outbound } from './types.js';
@@ -123,6 +124,18 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
       return text(t.notice.walletForecast(money(data, 'balanceMinor'), str(data.runsOutAt)), [
         [b('Top up', 'topup')],
       ]);
+    case 'weekly_summary':
+      return text(
+        t.notice.weeklySummary({
+          week: str(data.week),
+          used: gbText(num(data.usedBytes)),
+          planCode: str(data.planCode),
+          renewsAt: day(data.renewsAt),
+          endsAt: day(data.endsAt),
+          paygCost: num(data.paygCostMinor) > 0 ? money(data, 'paygCostMinor') : '',
+        }),
+        [[b('📊 Usage', 'usage'), b('💳 Billing', 'billing')]],
+      );
     // New events: add their case above this line (the default keeps an unrendered event readable).
     default:
       return text(t.notice.adminAlert(String(event), JSON.stringify(data)));

@@ -262,6 +262,25 @@ export const en = {
       `At your current rate you'll reach ${+(limitBytes / 1e9).toFixed(2)} GB on ${runsOutAt ? new Date(runsOutAt).toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'short', timeZone: 'UTC' }) : 'a day soon'}, before your data resets. Upgrade or buy extra data to avoid a stop.`,
     walletForecast: (balance: string, runsOutAt: string) =>
       `At your recent spend your wallet (${balance}) will run out ${runsOutAt ? `around ${new Date(runsOutAt).toLocaleString('en-GB', { weekday: 'long', hour: '2-digit', minute: '2-digit', timeZone: 'UTC' })} UTC` : 'within a day'}. Top up to keep your proxy running.`,
+    /** Last ISO week (core/reminders.ts sendWeeklySummaries); empty fields are left out. */
+    weeklySummary: (week: {
+      week: string;
+      used: string;
+      planCode: string;
+      renewsAt: string;
+      endsAt: string;
+      paygCost: string;
+    }) =>
+      [
+        `📅 Your week ${week.week}: ${week.used} of data used.`,
+        week.planCode
+          ? `Plan: ${week.planCode}${week.renewsAt ? `, renews on ${week.renewsAt}` : week.endsAt ? `, ends on ${week.endsAt}` : ''}.`
+          : '',
+        week.paygCost ? `Pay as you go cost ${week.paygCost} this week.` : '',
+        'You can turn these summaries off under Account, Notifications.',
+      ]
+        .filter(Boolean)
+        .join('\n'),
   },
 
   billing: billingTexts,
