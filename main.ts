@@ -28,6 +28,8 @@ import { addExit, addLocation, listLocations } from './core/locations.js';
 import { registerPaymentJobs } from './jobs/payments.js';
 import { registerGatewayJobs } from './jobs/gateway.js';
 import { registerWalletJobs } from './jobs/wallet.js';
+import { registerUsageJobs } from './jobs/usage.js';
+import { startEmailDelivery } from './jobs/email.js';
 import { PaymentsService } from './core/payments/index.js';
 import { seedPlans } from './core/plans.js';
 import { createSettingsStore } from './core/settings.js';
@@ -293,16 +295,35 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         blockedPorts: config.proxy.blockedPorts,
       })),
     jobs: () =>
-      createJobsRole({
-        db,
-        logger,
-        workerName,
-        register: async (agenda) => {
-          await registerPaymentJobs(agenda, payments);
-          await registerGatewayJobs(agenda, { clock, logger: logger.child({ jobs: 'gateway' }) });
-          await registerWalletJobs(agenda, { clock, logger: logger.child({ jobs: 'wallet' }) });
-        },
-      }),
+      withEmailDelivery(
+        createJobsRole({
+          db,
+          logger,
+          workerName,
+          register: async (agenda) => {
+            await registerPaymentJobs(agenda, payments);
+            await registerGatewayJobs(agenda, { clock, logger: logger.child({ jobs: 'gateway' }) });
+            await registerWalletJobs(agenda, { clock, logger: logger.child({ jobs: 'wallet' }) });
+            await registerUsageJobs(agenda, {
+              clock,
+              logger: logger.child({ jobs: 'usage' }),
+              settings,
+            });
+          },
+        }),
+        // The jobs role also delivers the outbox's email items.
+        () =>
+          startEmailDelivery({
+            mailer,
+            clock,
+            logger: logger.child({ component: 'email' }),
+            workerId: `${workerName}:email`,
+            render: {
+              publicUrl: config.publicUrl,
+              telegramBotUsername: config.telegram.botUsername,
+            },
+          }),
+      ),
     telegram: () => {
       if (!telegramRole) throw new Error('telegram role selected without TELEGRAM_BOT_TOKEN');
       return telegramRole;
@@ -343,3 +364,19 @@ async function stopAll(running: Running | undefined, logger: Logger): Promise<vo
 }
 
 await main();
+
+/** A role that also runs a background loop (started after it, stopped before it). */
+function withEmailDelivery(role: Role, start: () => { stop(): Promise<void> }): Role {
+  let loop: { stop(): Promise<void> } | undefined;
+  return {
+    name: role.name,
+    async start() {
+      await role.start();
+      loop = start();
+    },
+    async stop() {
+      await loop?.stop();
+      await role.stop();
+    },
+  };
+}
