@@ -29,6 +29,8 @@ import { registerPaymentJobs } from './jobs/payments.js';
 import { registerGatewayJobs } from './jobs/gateway.js';
 import { registerWalletJobs } from './jobs/wallet.js';
 import { registerUsageJobs } from './jobs/usage.js';
+import { registerReminderJobs } from './jobs/reminders.js';
+import { registerCleanupJobs } from './jobs/cleanup.js';
 import { startEmailDelivery } from './jobs/email.js';
 import { PaymentsService } from './core/payments/index.js';
 import { seedPlans } from './core/plans.js';
@@ -308,6 +310,16 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
               clock,
               logger: logger.child({ jobs: 'usage' }),
               settings,
+            });
+            await registerReminderJobs(agenda, {
+              clock,
+              settings,
+              logger: logger.child({ jobs: 'reminders' }),
+            });
+            await registerCleanupJobs(agenda, {
+              clock,
+              settings,
+              logger: logger.child({ jobs: 'cleanup' }),
             });
           },
         }),

@@ -82,9 +82,15 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
     case 'refund_processed':
       return text(t.notice.refundProcessed(money(data), str(data.method)));
     case 'renewal_due':
-      return text(t.notice.renewalDue(str(data.planCode), day(data.periodEnd), money(data)), [
-        [b('💳 Billing', 'billing')],
-      ]);
+      return text(
+        t.notice.renewalDue(
+          str(data.planCode),
+          day(data.periodEnd),
+          money(data),
+          data.chargesSavedCard !== false,
+        ),
+        [[b('💳 Billing', 'billing')]],
+      );
     case 'usage_50':
     case 'usage_80':
     case 'usage_95':

@@ -66,6 +66,9 @@ export const accountTexts = {
     renewal_due: 'Renewal reminders',
     cancelled: 'Plan cancelled or ended',
     broadcast: 'News and announcements from Atlantic',
+    weekly_summary: 'Weekly usage and billing summary',
+    usage_forecast: 'Warnings when your data will run out early',
+    wallet_forecast: 'Warnings when your wallet will run out soon',
   } as Record<string, string>,
 
   // --- deletion -----------------------------------------------------------------------

@@ -238,8 +238,10 @@ export const en = {
       `💸 Your deposit of ${amount} was returned ${method === 'wallet' ? 'to your wallet' : 'to your card (it can take a few working days to show)'}.`,
     refundProcessed: (amount: string, method: string) =>
       `💸 A refund of ${amount} was made ${method === 'wallet' ? 'to your wallet' : 'to your card (it can take a few working days to show)'}.`,
-    renewalDue: (planCode: string, periodEnd: string, amount: string) =>
-      `Your ${planCode} plan renews on ${periodEnd} for ${amount}, charged to your saved card.`,
+    renewalDue: (planCode: string, periodEnd: string, amount: string, savedCard: boolean) =>
+      savedCard
+        ? `Your ${planCode} plan renews on ${periodEnd} for ${amount}, charged to your saved card.`
+        : `Your ${planCode} plan renews on ${periodEnd} for ${amount}. You have no saved card: you will get a payment link that day.`,
     usage: (percent: number, resets: string) =>
       percent >= 100
         ? `You have used all the data of this period${resets ? `; it resets on ${resets}` : ''}. Upgrade or buy extra data to continue now.`
