@@ -301,6 +301,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         createJobsRole({
           db,
           logger,
+          metrics,
           workerName,
           register: async (agenda) => {
             await registerPaymentJobs(agenda, payments);

@@ -3,7 +3,8 @@
  * per job here; each calls one core function. Several jobs processes may run:
  * Agenda locks each job with one atomic findOneAndUpdate, so a run happens once.
  */
-import { Agenda } from 'agenda';
+import { Agenda, backoffStrategies } from 'agenda';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import type { Db } from 'mongodb';
 import type { Logger } from 'pino';
@@ -22,6 +23,14 @@ export interface JobsRoleOptions {
   lockLifetimeMs?: number;
   /** Defines and schedules the jobs (one file per duty under jobs/); runs before processing starts. */
   register?: (agenda: Agenda) => Promise<void>;
+  /** Where the job metrics go (runs, failures, duration); none when unset. */
+  metrics?: Registry;
+  /**
+   * A job that fails is tried again after this delay, doubling up to a
+   * minute, three times (default 5 s); a recurring job then waits for its
+   * next run.
+   */
+  retryDelayMs?: number;
 }
 
 export interface JobsRole extends Role {
@@ -38,6 +47,18 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
     defaultLockLifetime: options.lockLifetimeMs ?? 10 * 60_000,
   });
   agenda.on('error', (err) => logger.error({ err }, 'jobs.agenda_error'));
+  // Every job gets a retry with backoff unless its definition says otherwise.
+  const define = agenda.define.bind(agenda) as (...args: unknown[]) => void;
+  const backoff = backoffStrategies.exponential({
+    delay: options.retryDelayMs ?? 5_000,
+    maxDelay: 60_000,
+    maxRetries: 3,
+  });
+  (agenda as { define: (...args: unknown[]) => void }).define = (...args: unknown[]) => {
+    const [name, processor, jobOptions] = args;
+    define(name, processor, { backoff, ...(jobOptions as Record<string, unknown> | undefined) });
+  };
+  observeJobs(agenda, options.metrics, logger);
   // Jobs running in this process, counted here: Agenda 6's drain() keeps a
   // finished recurring job in its own list and then waits out its whole
   // timeout, which would hold every deploy for 30 s.
@@ -84,4 +105,41 @@ export function createJobsRole(options: JobsRoleOptions): JobsRole {
       logger.info({ timedOut: result.timedOut, stillRunning: running }, 'jobs.stopped');
     },
   };
+}
+
+/** Runs, failures and durations per job name, as Prometheus metrics and log lines. */
+function observeJobs(agenda: Agenda, registry: Registry | undefined, logger: Logger): void {
+  const registers = registry ? [registry] : [];
+  const runs = new Counter({
+    name: 'atlantic_job_runs_total',
+    help: 'Job runs by job name and outcome',
+    labelNames: ['job', 'outcome'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'atlantic_job_duration_seconds',
+    help: 'Job run time by job name',
+    labelNames: ['job'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+    registers,
+  });
+  const startedAt = new Map<string, bigint>();
+  const keyOf = (job: JobEvent) => `${job.attrs.name}:${String(job.attrs._id)}`;
+  agenda.on('start', (job: JobEvent) => startedAt.set(keyOf(job), process.hrtime.bigint()));
+  const finished = (job: JobEvent, outcome: 'success' | 'failure') => {
+    const key = keyOf(job);
+    const started = startedAt.get(key);
+    startedAt.delete(key);
+    const seconds = started === undefined ? 0 : Number(process.hrtime.bigint() - started) / 1e9;
+    runs.inc({ job: job.attrs.name, outcome });
+    duration.observe({ job: job.attrs.name }, seconds);
+    // Failures are logged at error level where the role listens for them.
+    if (outcome === 'success') logger.debug({ job: job.attrs.name, seconds }, 'jobs.ran');
+  };
+  agenda.on('success', (job: JobEvent) => finished(job, 'success'));
+  agenda.on('fail', (_err: unknown, job: JobEvent) => finished(job, 'failure'));
+}
+
+interface JobEvent {
+  attrs: { name: string; _id?: unknown };
 }
