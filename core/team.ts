@@ -24,6 +24,7 @@
  * - Removing a seat cuts its tunnels on every gateway within a refresh (the
  *   member no longer has a plan) and frees its slot at once.
  */
+import { notify } from './notifications.js';
 import { toAccountId, type AccountId } from './account-id.js';
 import type { Types } from 'mongoose';
 import type { Clock } from '../lib/clock.js';
@@ -193,6 +194,15 @@ export async function addSeat(
       if (seat.capBytes !== null) {
         await applyCapToCounter(member, subscription, seat.capBytes, options.clock.now());
       }
+      await notify(
+        {
+          accountId: String(member),
+          event: 'seat_added',
+          period: String(created._id),
+          data: { ownerAccountId: String(owner), capBytes: seat.capBytes },
+        },
+        options,
+      );
       return seat;
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
@@ -230,15 +240,28 @@ function seatsFull(planName: string, seats: number, owner: Types.ObjectId): Doma
 export async function removeSeat(
   ownerAccountId: AccountId,
   memberAccountId: AccountId,
+  options: { clock?: Clock; notifyMember?: boolean } = {},
 ): Promise<void> {
-  const result = await TeamSeat.deleteOne({
+  const removed = await TeamSeat.findOneAndDelete({
     ownerAccountId: toAccountId(ownerAccountId),
     memberAccountId: toAccountId(memberAccountId),
-  });
-  if (result.deletedCount === 0) {
+  }).lean<{ _id: Types.ObjectId }>();
+  if (!removed) {
     throw new DomainError('NOT_FOUND', 'That account is not a member of your team.', {
       details: { memberAccountId: String(memberAccountId) },
     });
+  }
+  // The member hears of it (not when the member's own account is being deleted).
+  if (options.clock && options.notifyMember !== false) {
+    await notify(
+      {
+        accountId: String(memberAccountId),
+        event: 'seat_removed',
+        period: String(removed._id),
+        data: { ownerAccountId: String(ownerAccountId) },
+      },
+      { clock: options.clock },
+    );
   }
 }
 

@@ -36,6 +36,13 @@ export const notificationEvents = [
   'weekly_summary',
   'usage_forecast',
   'wallet_forecast',
+  /** A plan ended unpaid after its grace period. */
+  'expired',
+  /** A plan change took effect (now, or at the renewal it was scheduled for). */
+  'plan_changed',
+  /** The customer was added to / removed from a team. */
+  'seat_added',
+  'seat_removed',
   /** A message an admin sent to many customers at once (core/admin/broadcast.ts). */
   'broadcast',
 ] as const;

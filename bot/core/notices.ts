@@ -142,6 +142,20 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
         }),
         [[b('📊 Usage', 'usage'), b('💳 Billing', 'billing')]],
       );
+    case 'expired':
+      return text(t.notice.expired(str(data.planCode)), [[b('🛒 See plans', 'plans')]]);
+    case 'plan_changed':
+      return text(
+        t.notice.planChanged(
+          str(data.toPlanCode),
+          num(data.walletCreditMinor) > 0 ? money(data, 'walletCreditMinor') : '',
+        ),
+        [[b('🔌 Connect', 'connect'), b('📊 Usage', 'usage')]],
+      );
+    case 'seat_added':
+      return text(t.notice.seatAdded, [[b('🔌 Connect', 'connect')]]);
+    case 'seat_removed':
+      return text(t.notice.seatRemoved, [[b('🛒 See plans', 'plans')]]);
     // New events: add their case above this line (the default keeps an unrendered event readable).
     default:
       return text(t.notice.adminAlert(String(event), JSON.stringify(data)));

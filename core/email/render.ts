@@ -270,6 +270,34 @@ function draftFor(notice: EmailNotice, options: EmailRenderOptions, brand: strin
       return adminDraft('Wallets do not match their ledgers', data, [
         'Some wallet balances do not match their ledgers. Details in the jobs log (wallet.reconcile).',
       ]);
+    case 'expired':
+      return {
+        subject: `Your ${str(data.planCode)} plan has ended`,
+        paragraphs: [
+          `Your ${str(data.planCode)} plan has ended: the renewal was not paid in time, so your proxy has stopped. Pick a plan to start again.`,
+        ],
+        link: appLink(options, 'See plans'),
+      };
+    case 'plan_changed':
+      return {
+        subject: `Your plan is now ${str(data.toPlanCode)}`,
+        paragraphs: [`Your plan is now ${str(data.toPlanCode)}.`],
+        link: appLink(options, 'Open ' + brand),
+      };
+    case 'seat_added':
+      return {
+        subject: 'You are now a member of a team',
+        paragraphs: ['You are now a member of a team: its plan is yours to use.'],
+        link: appLink(options, 'Get your proxy'),
+      };
+    case 'seat_removed':
+      return {
+        subject: 'You are no longer a member of your team',
+        paragraphs: [
+          'You are no longer a member of your team, so its plan no longer covers you. Pick a plan of your own to keep your proxy.',
+        ],
+        link: appLink(options, 'See plans'),
+      };
     // New events: add their case above this line (the default keeps an unrendered event readable).
     default:
       return { subject: String(event).replace(/_/g, ' '), paragraphs: facts(data) };

@@ -43,6 +43,7 @@ import {
   switchPlan,
 } from '../subscriptions.js';
 import { credit } from '../wallet.js';
+import { notify } from '../notifications.js';
 import { DomainError } from '../../lib/errors.js';
 import type { PaymentsContext } from './context.js';
 import { chargeCardOrLink } from './card-or-link.js';
@@ -271,6 +272,20 @@ export async function applyPlanChange(
     );
   }
   await markQuoteDone(quoteId, ctx.clock.now());
+  await notify(
+    {
+      accountId: String(quote.accountId),
+      event: 'plan_changed',
+      period: quoteId,
+      data: {
+        fromPlanCode: sub.planCode,
+        toPlanCode,
+        walletCreditMinor: quote.refundTo === 'wallet' ? quote.refundMinor : 0,
+        currency: quote.currency,
+      },
+    },
+    { clock: ctx.clock },
+  );
   return 'applied';
 }
 

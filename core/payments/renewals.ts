@@ -69,6 +69,17 @@ export async function runRenewals(ctx: PaymentsContext): Promise<RenewalOutcome[
   for (const sub of await listDueForExpiry(now)) {
     const ended = await expire(sub._id, { clock: ctx.clock });
     const status = ended.subscription.status === 'cancelled' ? 'cancelled' : 'expired';
+    if (status === 'expired') {
+      await notify(
+        {
+          accountId: String(sub.accountId),
+          event: 'expired',
+          period: `${String(sub._id)}:${sub.periodEnd?.toISOString() ?? ''}`,
+          data: { planCode: sub.planCode, graceEndsAt: sub.graceEndsAt?.toISOString() },
+        },
+        { clock: ctx.clock },
+      );
+    }
     outcomes.push({ subscriptionId: String(sub._id), state: 'ended', status });
   }
   const due = [

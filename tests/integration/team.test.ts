@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Notification } from '../../models/notification.js';
 import { seedPlans } from '../../core/plans.js';
 import { getQuotaUsage } from '../../core/quota.js';
 import {
@@ -68,9 +69,13 @@ describe('team seats', () => {
     const members = await Promise.all(Array.from({ length: 4 }, () => account()));
     for (const member of members) await addSeat(owner, member, {}, { clock });
 
-    await removeSeat(owner, members[1] as string);
+    await removeSeat(owner, members[1] as string, { clock });
     const newcomer = await account();
     await addSeat(owner, newcomer, {}, { clock });
+    // The member heard both: added, then removed.
+    expect(
+      (await Notification.find({ accountId: members[1] }).lean()).map((n) => n.event).sort(),
+    ).toEqual(['seat_added', 'seat_removed']);
 
     expect(await getSeat(members[1] as string)).toBeNull();
     expect((await getSeat(newcomer))?.ownerAccountId).toBe(owner);

@@ -189,7 +189,7 @@ async function askRemove(turn: Turn, member: string): Promise<void> {
 
 async function remove(turn: Turn, member: string): Promise<void> {
   const name = await nameOf(member);
-  await removeSeat(turn.account.id, member);
+  await removeSeat(turn.account.id, member, { clock: turn.deps.clock });
   turn.text(turn.t.team.removed(name), backMenu(turn));
 }
 

@@ -255,6 +255,14 @@ export const en = {
         ? `Your ${planCode} plan will end on ${endsAt}. You can change your mind until then in Billing.`
         : `Your ${planCode} plan has ended.`,
     adminAlert: (event: string, facts: string) => `⚠️ ${event}: ${facts}`,
+    expired: (planCode: string) =>
+      `Your ${planCode} plan has ended: the renewal was not paid in time, so your proxy has stopped. Pick a plan to start again.`,
+    planChanged: (planCode: string, credit: string) =>
+      `Your plan is now ${planCode}.${credit ? ` ${credit} went to your wallet for the unused part of your old plan.` : ''}`,
+    seatAdded:
+      'You are now a member of a team: its plan is yours to use. Tap Connect to get your proxy.',
+    seatRemoved:
+      'You are no longer a member of your team, so its plan no longer covers you. Pick a plan of your own to keep your proxy.',
     exitPoolDown: (location: string, error: string) =>
       `⚠️ Every exit of ${location} is failing${error ? ` (last error: ${error})` : ''}. Customers there cannot connect. Check /upstreams.`,
     ledgerDrift: (wallets: number, driftMinor: number) =>

@@ -22,6 +22,7 @@ import { addSeat } from '../../../core/team.js';
 import { listInvoices } from '../../../core/invoices.js';
 import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { Payment } from '../../../models/payment.js';
+import { Notification } from '../../../models/notification.js';
 import { useTestDatabase } from '../../support/database.js';
 import { reasonOf } from '../../support/refusals.js';
 import { usePaymentsHarness } from '../../support/payments.js';
@@ -176,6 +177,9 @@ describe('downgrading', () => {
       await h.payments.confirmPlanChange({ accountId, quoteId: quote.quoteId });
       expect((await getLiveSubscription(accountId))?.planCode).toBe('starter');
       expect((await getWallet(accountId)).balanceMinor).toBe(575_000);
+      expect(await Notification.findOne({ accountId, event: 'plan_changed' }).lean()).toMatchObject(
+        { data: { toPlanCode: 'starter', walletCreditMinor: 575_000 } },
+      );
       expect(await getQuotaUsage(accountId, h.clock.now())).toMatchObject({
         limitBytes: 10 * GB,
         usedBytes: 20 * GB,

@@ -117,6 +117,9 @@ describe('renewals', () => {
     h.clock.advance(1 * HOUR); // 73 h: past the 3-day grace; the pass ends it
     await h.payments.runRenewals();
     expect((await getSubscription(sub._id)).status).toBe('expired');
+    // Told once, however often the pass runs.
+    await h.payments.runRenewals();
+    expect(await Notification.countDocuments({ accountId, event: 'expired' })).toBe(1);
 
     // The first link paid now: the plan stays ended, the money is the customer's.
     if (first?.state !== 'payment_link') throw new Error('expected a link');
