@@ -37,7 +37,8 @@ interface Chat {
 
 interface Driver {
   readonly name: 'telegram' | 'whatsapp';
-  newChat(): Chat;
+  /** A new chat; `admin` is the one the configuration names as an admin. */
+  newChat(options?: { admin?: boolean }): Chat;
 }
 
 const TOKEN = '888000:channels';
@@ -48,7 +49,9 @@ afterAll(async () => {
   await emulator.stop();
 });
 useTestDatabase();
-const h = useBotHarness();
+const TG_ADMIN = 690_000_001;
+const WA_ADMIN = '2348099990001';
+const h = useBotHarness({ admins: { telegramIds: [TG_ADMIN], whatsappNumbers: [WA_ADMIN] } });
 
 beforeAll(async () => {
   emulator = await startTelegramEmulator({ token: TOKEN });
@@ -61,7 +64,7 @@ let users = 0;
 function telegramDriver(): Driver {
   return {
     name: 'telegram',
-    newChat() {
+    newChat(options = {}) {
       const bot = createTelegramBot({
         token: TOKEN,
         apiRoot: emulator.apiRoot,
@@ -69,7 +72,10 @@ function telegramDriver(): Driver {
         logger,
         botInfo: emulator.botInfo,
       });
-      const user = emulator.user({ id: 600_000 + ++users, firstName: 'Chan' });
+      const user = emulator.user({
+        id: options.admin ? TG_ADMIN : 600_000 + ++users,
+        firstName: 'Chan',
+      });
       let shown: Shown[] = [];
       // The update is handled here, not by a poller: when handleUpdate resolves, every answer is sent.
       const run = async (update: Update | undefined): Promise<Shown[]> => {
@@ -112,11 +118,11 @@ function telegramDriver(): Driver {
 function whatsappDriver(): Driver {
   return {
     name: 'whatsapp',
-    newChat() {
+    newChat(options = {}) {
       const socket = new FakeSocket();
       const adapter = new WhatsAppAdapter({ conversation: h.conversation, logger });
       adapter.attach(socket);
-      const number = `2348${String(100_000_000 + ++users)}`;
+      const number = options.admin ? WA_ADMIN : `2348${String(100_000_000 + ++users)}`;
       const jid = `${number}@s.whatsapp.net`;
       let numbered: { n: string; label: string }[] = [];
       const toShown = (content: AnyMessageContent): Shown => {
@@ -245,6 +251,31 @@ describe.each([telegramDriver(), whatsappDriver()])('journeys on $name', (driver
     expect(all(await chat.send('/cancel'))).toContain('Cancelled. Nothing was changed.');
     await signUp(chat, email('lost'));
     expect(all(await chat.send('/frobnicate'))).toContain("I don't know /frobnicate");
+  });
+
+  it('runs the admin commands for an admin named in the configuration, and to no one else', async () => {
+    const customer = driver.newChat();
+    const plain = email('plain');
+    await signUp(customer, plain);
+    expect(all(await customer.send('/stats'))).toContain("I don't know /stats");
+
+    const admin = driver.newChat({ admin: true });
+    const answers: Record<string, RegExp> = {
+      '/admin': /stats/i,
+      '/stats': /customers/i,
+      [`/user ${plain}`]: new RegExp(`${plain.replace(/\./g, '\\.')}[\\s\\S]*(Plan|plan)`),
+      '/payments': /payment/i,
+      '/locations': /Nigeria \(Lagos\)|ng/,
+      '/upstreams': /direct|ng/i,
+      '/plans': /Starter/,
+      '/settings': /graceDays|grace/i,
+      '/admins': /admin/i,
+    };
+    for (const [command, expected] of Object.entries(answers)) {
+      const text = all(await admin.send(command));
+      expect([command, text]).toEqual([command, expect.stringMatching(expected)]);
+      expect(text).not.toContain("I don't know");
+    }
   });
 
   it('shows a link code for the other app in Account', async () => {
