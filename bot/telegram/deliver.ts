@@ -8,7 +8,7 @@
  * failing, so later notifications skip it until the customer writes again;
  * a flood limit, a 5xx or a network error is retried with backoff.
  */
-import { OutboxLoop } from '../core/outbox-loop.js';
+import { OutboxLoop } from '../../lib/outbox-loop.js';
 import { GrammyError, HttpError, type Bot } from 'grammy';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';

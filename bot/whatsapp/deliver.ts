@@ -14,7 +14,7 @@
  * retried with the outbox's backoff. No recipient at all (no WhatsApp
  * identity, no admin numbers) settles the slot as skipped.
  */
-import { OutboxLoop } from '../core/outbox-loop.js';
+import { OutboxLoop } from '../../lib/outbox-loop.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import {

@@ -1,10 +1,11 @@
 /**
- * The loop a chat role's deliverer runs (bot/telegram/deliver.ts,
- * bot/whatsapp/deliver.ts): deliver one due outbox item after another, and
+ * The loop every channel's deliverer runs (bot/telegram/deliver.ts,
+ * bot/whatsapp/deliver.ts, and email in jobs/email.ts): deliver one due
+ * outbox item after another, and
  * when none is due wait `idleMs` (or until poked), until stopped. Stopping
  * lets the item being sent finish.
  */
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from './logger.js';
 
 export abstract class OutboxLoop {
   private timer: NodeJS.Timeout | undefined;
