@@ -202,4 +202,50 @@ describe('the business across weeks', () => {
     expect(await Notification.countDocuments({ accountId, event: 'expired' })).toBe(1);
     expect(mailsTo(address, /has ended/i)).toBe(1);
   });
+
+  it('warns before a trial ends, ends it, refunds the deposit and says so once Paystack confirms', async () => {
+    await Subscription.updateMany({ status: 'active' }, { $set: { cancelAtPeriodEnd: true } });
+    const { account } = await accountForIdentity(
+      { channel: 'telegram', externalId: '710003' },
+      { clock: h.clock },
+    );
+    const address = 'c710003@example.com';
+    await Account.updateOne(
+      { _id: account.id },
+      { $set: { email: address, emailVerifiedAt: h.clock.now() } },
+    );
+    emulator.user({ id: 710_003, firstName: 'T', hasStartedBot: true });
+    const checkout = await h.payments.checkout({ accountId: account.id, purpose: 'trial_deposit' });
+    await h.payAndSettle(checkout.reference);
+    const trial = await Subscription.findOne({ accountId: account.id, status: 'trialing' })
+      .lean<SubscriptionRecord>()
+      .orFail();
+    const endsAt = trial.trialEndsAt as Date;
+
+    h.clock.set(new Date(endsAt.getTime() - 23 * HOUR));
+    await tick();
+    await tick();
+    expect(
+      await Notification.countDocuments({ accountId: account.id, event: 'trial_ending' }),
+    ).toBe(1);
+
+    h.clock.set(new Date(endsAt.getTime() + 60_000));
+    await tick();
+    expect((await getSubscription(trial._id)).status).toBe('expired');
+    await h.emulator.settleRefund(checkout.reference, 'processed');
+    await h.waitUntil(
+      async () =>
+        (await Notification.countDocuments({
+          accountId: account.id,
+          event: 'deposit_refunded',
+        })) === 1,
+    );
+    await tick();
+    await tick();
+    expect(mailsTo(address, /deposit of .* was returned/)).toBe(1);
+    expect(mailsTo(address, /^Your trial is ending$/)).toBe(1);
+    expect(
+      [...h.emulator.refunds.values()].filter((r) => r.transactionReference === checkout.reference),
+    ).toHaveLength(1);
+  });
 });
