@@ -42,18 +42,36 @@ export interface SmtpCapture {
     predicate?: (mail: CapturedMail) => boolean,
     timeoutMs?: number,
   ): Promise<CapturedMail>;
+  /** From now on RCPT TO this address gets `code message` (e.g. 550 no such mailbox, 451 try later). */
+  refuse(address: string, code: number, message: string): void;
+  /** From now on RCPT TO this address is accepted again. */
+  accept(address: string): void;
+  /** How many times RCPT TO was refused for this address. */
+  refusals(address: string): number;
   stop(): Promise<void>;
 }
 
 export async function startSmtpCapture(): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const events = new EventEmitter();
+  const rules = new Map<string, { code: number; message: string }>();
+  const refused = new Map<string, number>();
 
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     hideSTARTTLS: true,
     logger: false,
+    onRcptTo(address, _session, callback) {
+      const to = address.address.toLowerCase();
+      const rule = rules.get(to);
+      if (!rule) {
+        callback();
+        return;
+      }
+      refused.set(to, (refused.get(to) ?? 0) + 1);
+      callback(Object.assign(new Error(rule.message), { responseCode: rule.code }));
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -78,6 +96,9 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     url: `smtp://127.0.0.1:${port}`,
     port,
     messages,
+    refuse: (address, code, message) => rules.set(address.toLowerCase(), { code, message }),
+    accept: (address) => rules.delete(address.toLowerCase()),
+    refusals: (address) => refused.get(address.toLowerCase()) ?? 0,
     waitForMail(predicate = () => true, timeoutMs = 5000) {
       const found = messages.find(predicate);
       if (found) return Promise.resolve(found);

@@ -25,7 +25,7 @@ import { createMailer, type Mailer } from '../../../lib/mailer.js';
 import { Account } from '../../../models/account.js';
 import { useTestDatabase } from '../../support/database.js';
 import { startSmtpCapture, type SmtpCapture } from '../../support/smtp-capture.js';
-import { attachmentsOf, startRefusingSmtp, type RefusingSmtp } from './refusing-smtp.js';
+import { attachmentsOf } from './attachments.js';
 
 useTestDatabase();
 
@@ -33,11 +33,12 @@ const logger = createLogger({ level: 'silent' });
 const render = { publicUrl: 'https://atlantic.test', telegramBotUsername: 'atlantic_bot' };
 
 let capture: SmtpCapture;
-let refusing: RefusingSmtp;
+let refusing: SmtpCapture;
 
 beforeAll(async () => {
   capture = await startSmtpCapture();
-  refusing = await startRefusingSmtp();
+  // A second server whose recipients the tests refuse at will.
+  refusing = await startSmtpCapture();
 });
 
 afterAll(async () => {
@@ -226,7 +227,7 @@ describe('email delivery', () => {
     clock.advance(DEFAULT_RETRY_POLICY.baseDelayMs);
     await expect(worker.deliverOnce()).resolves.toBe(true);
 
-    const mail = await refusing.waitForMailTo(email);
+    const mail = await refusing.waitForMail((m) => m.to.includes(email));
     expect(mail.raw).toContain('Subject: Your wallet is empty');
     expect(await emailSlot(item.id)).toMatchObject({ status: 'sent', attempts: 2 });
   });
