@@ -1,59 +1,97 @@
 /**
  * The business run forward across weeks with a test clock: a tick harness
  * runs every scheduled duty's handler (the ones the jobs role schedules) at
- * the clock's time, then delivers the outbox on email (a real SMTP capture
- * server) and Telegram (the Bot API emulator). Nothing sleeps; every
- * customer hears each thing once however many ticks pass.
+ * the clock's time, then delivers the outbox on every channel with the real
+ * deliverers: email (a real SMTP capture server), Telegram (the Bot API
+ * emulator) and WhatsApp (the fake Baileys socket, the one faked network).
+ * Customers move real bytes through the real gateway (the proxy role on
+ * port 0, real CONNECT and SOCKS5 clients, a local target), which books
+ * their usage, charges PAYG hours and cuts tunnels. Nothing sleeps: the
+ * tests advance the clock and wait for sockets and records; every customer
+ * hears each thing once however many ticks pass.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
 import { createTelegramBot } from '../../../bot/telegram/bot.js';
 import { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
+import { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
 import { createConversation } from '../../../bot/core/index.js';
-import { accountForIdentity } from '../../../core/accounts/index.js';
-import { EmailDeliverer } from '../../../core/email/deliver.js';
-import { closePaygHours } from '../../../core/payg.js';
 import {
-  getQuotaUsage,
-  openQuotaPeriod,
-  planWindowRequest,
-  recordUsage,
-} from '../../../core/quota.js';
+  accountForIdentity,
+  createLinkCode,
+  redeemLinkCode,
+} from '../../../core/accounts/index.js';
+import { EmailDeliverer } from '../../../core/email/deliver.js';
+import { addExit, addLocation } from '../../../core/locations.js';
+import { closePaygHours, listPaygHours } from '../../../core/payg.js';
+import { updatePlan } from '../../../core/plans.js';
+import { issueProxyCredentials } from '../../../core/proxy-credentials.js';
+import { getQuotaUsage } from '../../../core/quota.js';
 import { sendRenewalReminders, sendTrialEndingWarnings } from '../../../core/reminders.js';
-import { currentQuotaWindow, getSubscription } from '../../../core/subscriptions.js';
-import { reconcileAndAlert } from '../../../core/wallet.js';
+import {
+  chooseLocations,
+  currentQuotaWindow,
+  getSubscription,
+  startPayg,
+} from '../../../core/subscriptions.js';
+import { listRecentRefusals } from '../../../core/usage.js';
+import { getWallet, reconcileAndAlert } from '../../../core/wallet.js';
 import { runUsageAlerts } from '../../../jobs/usage.js';
 import { createLogger } from '../../../lib/logger.js';
 import { createMailer } from '../../../lib/mailer.js';
+import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { Account } from '../../../models/account.js';
+import { LedgerEntry } from '../../../models/ledger-entry.js';
 import { Notification } from '../../../models/notification.js';
 import { Subscription, type SubscriptionRecord } from '../../../models/subscription.js';
+import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 import { startSmtpCapture, type SmtpCapture } from '../../support/smtp-capture.js';
 import { startTelegramEmulator, type TelegramEmulator } from '../../support/telegram-emulator.js';
+import { waitUntil } from '../proxy/access/harness.js';
+import { FakeSocket, shownText } from '../whatsapp/fake-socket.js';
+import {
+  connectTunnel,
+  socksTunnel,
+  startDownloadServer,
+  type DownloadServer,
+  type ProxyLogin,
+} from './customer-traffic.js';
 
 const TOKEN = '999000:business';
-const GB = 1_000_000_000;
 const HOUR = 3_600_000;
+/** Starter's weekly quota here: 4 MB, so a week's data moves in a moment. */
+const STARTER_QUOTA = 4_000_000;
+const PAYG_HOURLY = 15_000;
 const logger = createLogger({ level: 'silent' });
 let smtp: SmtpCapture;
 let emulator: TelegramEmulator;
 let email: EmailDeliverer;
 let telegram: TelegramDeliverer;
+let whatsapp: WhatsAppDeliverer;
+const whatsappSocket = new FakeSocket();
+let role: ProxyRole;
+let website: DownloadServer;
 
+// Declared before useTestDatabase(): the gateway books its usage and gives
+// its leases back before the database goes away.
 afterAll(async () => {
+  await role.stop();
+  await website.close();
   await emulator.stop();
   await smtp.stop();
 });
 useTestDatabase();
 // Near real time: the outbox and the codes have TTL indexes swept by real time.
 const h = usePaymentsHarness({
-  start: new Date(Math.ceil(Date.now() / HOUR) * HOUR).toISOString(),
+  start: new Date(Math.ceil(Date.now() / 60_000) * 60_000).toISOString(),
 });
 
 beforeAll(async () => {
   smtp = await startSmtpCapture();
   emulator = await startTelegramEmulator({ token: TOKEN });
+  website = await startDownloadServer();
   const mailer = createMailer({
     smtpUrl: smtp.url,
     from: 'Atlantic <no-reply@atlantic.test>',
@@ -89,7 +127,52 @@ beforeAll(async () => {
     workerId: 'tick-telegram',
     adminChatIds: () => Promise.resolve([]),
   });
+  whatsapp = new WhatsAppDeliverer({
+    socket: () => whatsappSocket,
+    clock: h.clock,
+    logger,
+    workerId: 'tick-whatsapp',
+    adminNumbers: () => Promise.resolve([]),
+  });
+
+  // The business as an admin set it up: one location with a direct exit, and
+  // a Starter plan whose week holds 4 MB.
+  await addLocation({ countryCode: 'ng', city: 'Lagos', label: 'Nigeria (Lagos)' });
+  await addExit('ng', { exitId: 'direct', kind: 'direct' });
+  await updatePlan(
+    'starter',
+    { quota: { bytes: STARTER_QUOTA, period: 'week', rolling: true, pooled: false } },
+    { actor: 'test', clock: h.clock },
+  );
+  role = createProxyRole({
+    clock: h.clock,
+    logger: pino({ level: 'silent' }),
+    metrics: createMetricsRegistry({ defaultMetrics: false }),
+    host: '127.0.0.1',
+    socksPort: 0,
+    httpPort: 0,
+    // The website is on loopback; the target guard has its own tests.
+    allowPrivateTargets: true,
+    // Starter may CONNECT only to web ports: here, the website's.
+    httpsOnlyPorts: [website.port],
+    blockedPorts: [25],
+    // Small leases, so the counter (and the warnings) follow the bytes closely.
+    accessOptions: {
+      refreshMs: 100,
+      flushMs: 200,
+      leases: { minLeaseBytes: 64 * 1024, maxLeaseBytes: 256 * 1024 },
+    },
+    drainTimeoutMs: 1_000,
+  });
+  await role.start();
 });
+
+/** Delivers everything due on one channel. */
+async function drain(deliverer: { deliverOnce(): Promise<boolean> }): Promise<void> {
+  while (await deliverer.deliverOnce()) {
+    /* deliver everything due */
+  }
+}
 
 /** One pass of every scheduled duty at the clock's time, then the outbox delivered. */
 async function tick(): Promise<void> {
@@ -101,16 +184,17 @@ async function tick(): Promise<void> {
   await sendTrialEndingWarnings({ clock, settings });
   await closePaygHours({ clock });
   await reconcileAndAlert({ clock });
-  while (await email.deliverOnce()) {
-    /* deliver everything due */
-  }
-  while (await telegram.deliverOnce()) {
-    /* deliver everything due */
-  }
+  await drain(email);
+  await drain(telegram);
+  await drain(whatsapp);
 }
 
-/** A customer on Telegram (user id) with an email, who bought `planCode` with a saved card. */
-async function customer(planCode: string, telegramId: number) {
+/**
+ * A customer who started on Telegram (user id), gave an email and linked a
+ * WhatsApp number with a link code, and (given `planCode`) bought that plan
+ * with a card, which Paystack keeps for renewals.
+ */
+async function customer(telegramId: number, planCode?: string) {
   const { account } = await accountForIdentity(
     { channel: 'telegram', externalId: String(telegramId) },
     { clock: h.clock },
@@ -121,58 +205,126 @@ async function customer(planCode: string, telegramId: number) {
     { $set: { email: address, emailVerifiedAt: h.clock.now() } },
   );
   const user = emulator.user({ id: telegramId, firstName: 'C', hasStartedBot: true });
-  const checkout = await h.payments.checkout({ accountId: account.id, purpose: 'plan', planCode });
+  const number = `234701${telegramId}`;
+  const { code } = await createLinkCode({ clock: h.clock }, account.id);
+  await redeemLinkCode({ clock: h.clock }, { channel: 'whatsapp', externalId: number }, code);
+  whatsappSocket.onWhatsAppNumbers.add(number);
+  const sub = planCode ? await buy(account.id, planCode) : undefined;
+  /** What the customer read on each channel (Telegram and WhatsApp as shown, email subjects). */
+  const seen = {
+    telegram: () => user.messages().map((m) => m.text ?? ''),
+    whatsapp: () =>
+      whatsappSocket.sent
+        .filter((m) => m.jid === `${number}@s.whatsapp.net`)
+        .map((m) => shownText(m.content)),
+    email: () => smtp.messages.filter((m) => m.to.includes(address)).map((m) => m.subject),
+  };
+  return { accountId: account.id, address, user, number, sub, seen };
+}
+
+async function buy(accountId: string, planCode: string): Promise<SubscriptionRecord> {
+  const checkout = await h.payments.checkout({ accountId, purpose: 'plan', planCode });
   await h.payAndSettle(checkout.reference);
-  const sub = await Subscription.findOne({ accountId: account.id })
-    .lean<SubscriptionRecord>()
-    .orFail();
-  return { accountId: account.id, address, user, sub };
+  return Subscription.findOne({ accountId }).lean<SubscriptionRecord>().orFail();
+}
+
+/** The customer's proxy login, once the gateway knows it. */
+async function proxyLogin(accountId: string): Promise<ProxyLogin> {
+  const issued = await issueProxyCredentials(accountId, {});
+  await role.access.refresh();
+  return { username: issued.username, password: issued.secret };
 }
 
 const mailsTo = (address: string, subject: RegExp) =>
   smtp.messages.filter((m) => m.to.includes(address) && subject.test(m.subject)).length;
 
+const count = (texts: string[], pattern: RegExp) => texts.filter((t) => pattern.test(t)).length;
+
 describe('the business across weeks', () => {
-  it('warns a Starter customer at 50/80/95/100 % once each on email and Telegram, and again after the weekly reset', async () => {
-    const { accountId, address, user, sub } = await customer('starter', 710_001);
-    const window = currentQuotaWindow(sub, h.clock.now());
-    if (!window) throw new Error('no window');
-    await openQuotaPeriod(accountId, planWindowRequest(window, { bytes: 10 * GB }));
+  it('a Starter customer uses data through the gateway: warned at 50/80/95/100 % once each on Telegram, WhatsApp and email, cut at 100 %, back after the weekly reset', async () => {
+    const { accountId, sub, seen } = await customer(710_001, 'starter');
+    if (!sub) throw new Error('no subscription');
+    await chooseLocations(sub._id, { locations: ['ng'], clock: h.clock });
+    const login = await proxyLogin(accountId);
+    const window = currentQuotaWindow(await getSubscription(sub._id), h.clock.now());
+    if (!window) throw new Error('no quota window');
+
+    const opened = await connectTunnel(role.addresses().http.port, login, website.port);
+    if (!opened.ok) throw new Error(`refused: ${opened.status} ${opened.body}`);
+    const tunnel = opened.tunnel;
+    /** Downloads through the live tunnel, books it (a gateway flush) and runs the business. */
     const use = async (bytes: number) => {
-      await recordUsage(accountId, bytes, h.clock.now());
+      const before = tunnel.receivedBytes;
+      const total = await tunnel.download(bytes);
+      await role.access.flush();
       for (let i = 0; i < 3; i++) await tick(); // repeated ticks add nothing
+      return total - before;
     };
-    await use(5.5 * GB);
-    await use(3 * GB); // 85 %
-    await use(1.1 * GB); // 96 %
-    await use(0.4 * GB); // 100 %
-    const events = async () =>
+    const usageEvents = async () =>
       (await Notification.find({ accountId, event: /^usage_\d+$/ }).lean())
         .map((n) => n.event)
         .sort();
-    expect(await events()).toEqual(['usage_100', 'usage_50', 'usage_80', 'usage_95']);
-    expect(mailsTo(address, /50 %|50%/)).toBe(1);
-    expect(mailsTo(address, /all of this period/i)).toBe(1);
-    const chat = user.messages().map((m) => m.text ?? '');
-    expect(chat.filter((t) => t.includes('used 50 %'))).toHaveLength(1);
-    expect(chat.filter((t) => t.includes('used all the data'))).toHaveLength(1);
-    expect((await getQuotaUsage(accountId, h.clock.now()))?.remainingBytes).toBe(0);
+    const said = (pattern: RegExp) => ({
+      telegram: count(seen.telegram(), pattern),
+      whatsapp: count(seen.whatsapp(), pattern),
+      email: count(seen.email(), pattern),
+    });
+    const once = { telegram: 1, whatsapp: 1, email: 1 };
 
-    // The next week: a new window, and the warnings start again for it.
-    h.clock.set(window.end);
-    const next = currentQuotaWindow(await getSubscription(sub._id), h.clock.now());
-    if (!next) throw new Error('no next window');
-    await openQuotaPeriod(accountId, planWindowRequest(next, { bytes: 10 * GB }));
-    expect((await getQuotaUsage(accountId, h.clock.now()))?.remainingBytes).toBe(10 * GB);
-    await use(6 * GB);
+    expect(await use(2_200_000)).toBe(2_200_000); // 55 %
+    expect(await usageEvents()).toEqual(['usage_50']);
+    expect(said(/used 50 ?%/)).toEqual(once);
+
+    expect(await use(1_200_000)).toBe(1_200_000); // 85 %
+    expect(await use(450_000)).toBe(450_000); // 96 %
+    expect(await usageEvents()).toEqual(['usage_50', 'usage_80', 'usage_95']);
+    expect(said(/used 80 ?%/)).toEqual(once);
+    expect(said(/used 95 ?%/)).toEqual(once);
+    expect(said(/used all/)).toEqual({ telegram: 0, whatsapp: 0, email: 0 });
+
+    // Asking for more than is left: the gateway relays up to the last byte
+    // of the week's quota and cuts the live tunnel.
+    const got = await use(1_000_000);
+    expect(got).toBeLessThan(1_000_000);
+    expect(tunnel.socket.destroyed).toBe(true);
+    const counter = await getQuotaUsage(accountId, h.clock.now());
+    expect(counter).toMatchObject({ usedBytes: STARTER_QUOTA, remainingBytes: 0 });
+    expect(await usageEvents()).toEqual(['usage_100', 'usage_50', 'usage_80', 'usage_95']);
+    expect(said(/used all/)).toEqual(once);
+    expect(said(/used (50|80|95) ?%/)).toEqual({ telegram: 3, whatsapp: 3, email: 3 });
+
+    // A new tunnel is refused with the reason the customer can act on.
+    const refused = await connectTunnel(role.addresses().http.port, login, website.port);
+    expect(refused).toMatchObject({ ok: false, status: 403 });
+    expect(refused.ok ? '' : refused.body).toContain(
+      'QUOTA_EXHAUSTED: Data limit reached. Upgrade or wait for reset',
+    );
+    expect((await listRecentRefusals(accountId)).map((r) => r.code)).toContain('QUOTA_EXHAUSTED');
+
+    // The week ends: a new window with the whole quota, and the warnings start again for it.
+    h.clock.set(new Date(window.end.getTime() + 60_000));
+    await tick();
+    await role.access.refresh();
+    const reopened = await connectTunnel(role.addresses().http.port, login, website.port);
+    if (!reopened.ok) throw new Error(`refused after the reset: ${reopened.body}`);
+    expect(await reopened.tunnel.download(2_100_000)).toBe(2_100_000);
+    await reopened.tunnel.close();
+    await role.access.flush();
+    await tick();
+    const next = await getQuotaUsage(accountId, h.clock.now());
+    expect(next?.periodStart).toEqual(window.end);
+    expect(next?.usedBytes).toBeGreaterThanOrEqual(2_100_000);
     expect(await Notification.countDocuments({ accountId, event: 'usage_50' })).toBe(2);
+    expect(said(/used 50 ?%/)).toEqual({ telegram: 2, whatsapp: 2, email: 2 });
+    expect(said(/used all/)).toEqual(once);
   });
 
   it('reminds before the renewal, renews with the saved card, then goes through dunning to expiry, each said once', async () => {
     // The emulator's queued card outcomes go to whichever renewal charges
     // first: the earlier test's customer stops renewing, so they are this one's.
     await Subscription.updateMany({ status: 'active' }, { $set: { cancelAtPeriodEnd: true } });
-    const { accountId, address, sub } = await customer('personal', 710_002);
+    const { accountId, address, sub } = await customer(710_002, 'personal');
+    if (!sub) throw new Error('no subscription');
     const periodEnd = sub.periodEnd as Date;
 
     h.clock.set(new Date(periodEnd.getTime() - 3 * 24 * HOUR + HOUR));
@@ -247,5 +399,80 @@ describe('the business across weeks', () => {
     expect(
       [...h.emulator.refunds.values()].filter((r) => r.transactionReference === checkout.reference),
     ).toHaveLength(1);
+  });
+
+  it('bills a PAYG wallet for each connected hour through the gateway, warns once when it runs low, and cuts the live tunnel when it cannot pay the next hour', async () => {
+    // At the start of a UTC day, so the once-a-day wallet warnings fall in one day.
+    const day = Math.ceil(h.clock.now().getTime() / (24 * HOUR)) * 24 * HOUR;
+    const at = (hours: number) => new Date(day + hours * HOUR + 6 * 60_000);
+    h.clock.set(at(0));
+    const { accountId, seen } = await customer(710_004);
+    await startPayg({ accountId, clock: h.clock });
+    const topUp = await h.payments.checkout({
+      accountId,
+      purpose: 'wallet_topup',
+      amountMinor: 70_000,
+    });
+    await h.payAndSettle(topUp.reference);
+    const login = await proxyLogin(accountId);
+    const paidHours = async () =>
+      (await LedgerEntry.find({ accountId, status: 'applied' }).lean())
+        .map((entry) => entry.idempotencyKey)
+        .filter((key) => key.startsWith('payg:'))
+        .sort();
+    const balance = async () => (await getWallet(accountId)).balanceMinor;
+    const said = (pattern: RegExp) => ({
+      telegram: count(seen.telegram(), pattern),
+      whatsapp: count(seen.whatsapp(), pattern),
+      email: count(seen.email(), pattern),
+    });
+
+    // Connecting starts (and pays) the first hour.
+    const tunnel = await socksTunnel(role.addresses().socks.port, login, website.port);
+    expect(await tunnel.download(10_000)).toBe(10_000);
+    expect(await balance()).toBe(70_000 - PAYG_HOURLY);
+    await tick();
+    expect(said(/wallet is low/i)).toEqual({ telegram: 0, whatsapp: 0, email: 0 });
+
+    // Each hour the tunnel stays open is paid as it starts; the wallet falls
+    // below the ₦500 warning level after the second hour and stays there.
+    for (const hour of [1, 2, 3]) {
+      h.clock.set(at(hour));
+      await waitUntil(async () => (await paidHours()).length === hour + 1);
+      expect(await tunnel.download(10_000)).toBe((hour + 1) * 10_000);
+      await tick();
+      await tick();
+    }
+    expect(await balance()).toBe(70_000 - 4 * PAYG_HOURLY);
+    expect(await Notification.countDocuments({ accountId, event: 'wallet_low' })).toBe(1);
+    expect(said(/wallet is low/i)).toEqual({ telegram: 1, whatsapp: 1, email: 1 });
+    expect(said(/wallet is empty/i)).toEqual({ telegram: 0, whatsapp: 0, email: 0 });
+
+    // The fifth hour cannot be paid: the live tunnel is cut, a new one refused.
+    h.clock.set(at(4));
+    await tunnel.closed;
+    expect(await paidHours()).toHaveLength(4);
+    await expect(socksTunnel(role.addresses().socks.port, login, website.port)).rejects.toThrow();
+    await waitUntil(async () => {
+      const codes = (await listRecentRefusals(accountId)).map((r) => r.code);
+      return codes.filter((code) => code === 'WALLET_EMPTY').length >= 2;
+    });
+    await waitUntil(
+      async () => (await Notification.countDocuments({ accountId, event: 'wallet_empty' })) === 1,
+    );
+    await tick();
+    await tick();
+    expect(await balance()).toBe(70_000 - 4 * PAYG_HOURLY);
+    expect(await Notification.countDocuments({ accountId, event: 'wallet_empty' })).toBe(1);
+    expect(said(/wallet is empty/i)).toEqual({ telegram: 1, whatsapp: 1, email: 1 });
+    expect(said(/wallet is low/i)).toEqual({ telegram: 1, whatsapp: 1, email: 1 });
+
+    // The closing job wrote one statement per connected hour.
+    const statements = await listPaygHours(accountId, { from: new Date(day), to: h.clock.now() });
+    expect(statements.map((s) => s.connectedMinor)).toEqual(Array(4).fill(PAYG_HOURLY));
+    // Newest first, as the customer's statement lists them.
+    expect(statements.map((s) => s.hourStart.getTime() - day).reverse()).toEqual(
+      [0, 1, 2, 3].map((n) => n * HOUR),
+    );
   });
 });
