@@ -22,6 +22,8 @@ import type { Role } from './lib/role.js';
 import { createApiRole, type ApiRole } from './api/index.js';
 import { paymentRoutes } from './api/payments.js';
 import { sandboxRoutes } from './api/sandbox.js';
+import { createApiV1 } from './api/v1/index.js';
+import { createTokenSigner } from './api/v1/tokens.js';
 import { createJobsRole } from './jobs/index.js';
 import { createProxyRole, type ProxyRole } from './proxy/index.js';
 import { addExit, addLocation, listLocations } from './core/locations.js';
@@ -246,6 +248,25 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
           deps: chatDeps,
         })
       : undefined;
+  // The REST API: the same core as the bots, over HTTP under /api/v1.
+  const restApi = createApiV1({
+    deps: {
+      clock,
+      tokens: createTokenSigner(config.auth.jwtSecret, clock),
+      mailer,
+      payments,
+      settings,
+      logger: logger.child({ component: 'rest' }),
+      publicUrl: config.publicUrl,
+      configuredAdmins: chatDeps.admins ?? { telegramIds: [], whatsappNumbers: [] },
+      proxy: chatDeps.proxy,
+      links: {
+        telegramBotUsername: config.telegram.botUsername,
+        whatsappNumber: config.whatsapp.publicNumber,
+      },
+    },
+    corsOrigins: config.api.corsOrigins,
+  });
   const factories: Record<BuiltRole, () => Role> = {
     api: () =>
       (apiRole = createApiRole({
@@ -257,6 +278,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         trustProxy: config.trustProxy,
         mountRoutes: (app) => {
           app.use(webhooks.router);
+          app.use(restApi.router);
           if (telegramRole && config.telegram.mode === 'webhook') {
             app.use(telegramRole.webhookRouter());
           }

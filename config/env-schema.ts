@@ -211,6 +211,11 @@ export const envSchema = z.object({
     (item) =>
       item.toLowerCase() === 'paystack' || isIP(item) !== 0 ? item.toLowerCase() : undefined,
   ),
+  CORS_ORIGINS: list(
+    'browser origins (scheme://host[:port])',
+    'https://dashboard.example.com',
+    (item) => (/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(item) ? item : undefined),
+  ),
   TRUST_PROXY: raw.transform((value, ctx): number => {
     if (value === undefined) return 0;
     const n = /^\d{1,2}$/.test(value) ? Number(value) : NaN;

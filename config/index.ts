@@ -51,6 +51,8 @@ export interface Config {
   readonly api: {
     /** API_PORT (default 3000; 0 picks a free port). */
     readonly port: number;
+    /** CORS_ORIGINS: browser origins allowed to call /api/v1 (default none: CORS off). */
+    readonly corsOrigins: readonly string[];
   };
   readonly proxy: {
     /** SOCKS_PORT (default 1080). */
@@ -299,7 +301,7 @@ export function loadConfig(
           : path.resolve(options.cwd ?? process.cwd(), env.MONGOMS_SYSTEM_BINARY),
       download: env.MONGOMS_DOWNLOAD,
     },
-    api: { port: env.API_PORT },
+    api: { port: env.API_PORT, corsOrigins: env.CORS_ORIGINS ?? [] },
     proxy: {
       socksPort: env.SOCKS_PORT,
       httpPort: env.HTTP_PROXY_PORT,

@@ -32,3 +32,4 @@ export * from './verification-code.js';
 export * from './rate-limit.js';
 export * from './role-lease.js';
 export * from './whatsapp-auth.js';
+export * from './login-session.js';

@@ -39,3 +39,15 @@ export {
   type KeptKey,
 } from './deletion.js';
 export type { RateLimitRule } from './rate-limit.js';
+export {
+  REFRESH_IDLE_MS,
+  SESSION_MAX_MS,
+  endAllLoginSessions,
+  endLoginSession,
+  isSessionLive,
+  listLoginSessions,
+  rotateRefreshToken,
+  startLoginSession,
+  type IssuedRefreshToken,
+  type LoginSessionView,
+} from './login-sessions.js';

@@ -1,0 +1,212 @@
+/**
+ * The REST API (/api/v1) over real HTTP on port 0, with real everything
+ * around it: the payments harness (Paystack emulator, its webhooks, a
+ * TestClock near real time), a real mailer sending to a local SMTP capture
+ * server, and the test database. `customer()` makes a logged-in account the
+ * quick way (a login session started by core, as the login route does); the
+ * auth tests go through the routes instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from '@jest/globals';
+import { createApiRole, type ApiRole } from '../../api/index.js';
+import { createApiV1, type ApiV1 } from '../../api/v1/index.js';
+import type { ApiDeps } from '../../api/v1/route.js';
+import { createTokenSigner } from '../../api/v1/tokens.js';
+import { startLoginSession } from '../../core/accounts/login-sessions.js';
+import type { ConfiguredAdmins } from '../../core/admin/index.js';
+import { createLogger } from '../../lib/logger.js';
+import { createMailer, type Mailer } from '../../lib/mailer.js';
+import { createMetricsRegistry } from '../../lib/metrics.js';
+import { Account } from '../../models/account.js';
+import { PROXY } from './bot.js';
+import { usePaymentsHarness, type PaymentsHarness } from './payments.js';
+import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+
+export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop';
+
+export interface ApiAnswer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+  /** The raw bytes (for files). */
+  bytes: Buffer;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** A raw body sent as is (for malformed-JSON tests). */
+  rawBody?: string;
+}
+
+export interface ApiCustomer {
+  accountId: string;
+  email: string;
+  sessionId: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+export interface ApiHarness {
+  readonly payments: PaymentsHarness;
+  readonly smtp: SmtpCapture;
+  readonly mailer: Mailer;
+  readonly deps: ApiDeps;
+  readonly v1: ApiV1;
+  /** http://127.0.0.1:<port> */
+  readonly base: string;
+  /** `path` is relative to /api/v1 unless it starts with `/` and not `/api` ... use `raw` for others. */
+  call<T = any>(method: string, path: string, options?: CallOptions): Promise<ApiAnswer<T>>;
+  /** Any path on the app (pages outside /api/v1). */
+  raw(method: string, path: string, init?: RequestInit): Promise<Response>;
+  /** A logged-in customer with a verified email (or not: `verified: false`). */
+  customer(options?: {
+    email?: string;
+    verified?: boolean;
+    roles?: ('customer' | 'admin')[];
+  }): Promise<ApiCustomer>;
+  /** A fresh access token for a customer's session (e.g. after the clock moved). */
+  accessToken(customer: Pick<ApiCustomer, 'accountId' | 'sessionId'>): string;
+}
+
+let customers = 0;
+
+/**
+ * `admins`: admins named "in configuration" (chat identities).
+ * `corsOrigins`: origins allowed by CORS (default none).
+ */
+export function useApiHarness(
+  options: { admins?: ConfiguredAdmins; corsOrigins?: string[] } = {},
+): ApiHarness {
+  const start = new Date(Math.ceil(Date.now() / 60_000) * 60_000).toISOString();
+  const payments = usePaymentsHarness({ start });
+  const logger = createLogger({ level: 'silent' });
+  let smtp: SmtpCapture | undefined;
+  let mailer: Mailer | undefined;
+  let deps: ApiDeps | undefined;
+  let v1: ApiV1 | undefined;
+  let role: ApiRole | undefined;
+
+  beforeAll(async () => {
+    smtp = await startSmtpCapture();
+    mailer = createMailer({
+      smtpUrl: smtp.url,
+      from: 'Atlantic <no-reply@atlantic.test>',
+      dataDir: '/tmp',
+      isProduction: false,
+      logger,
+    });
+    deps = {
+      clock: payments.clock,
+      tokens: createTokenSigner(JWT_SECRET, payments.clock),
+      mailer,
+      payments: payments.payments,
+      settings: payments.settings,
+      logger,
+      publicUrl: 'http://atlantic.test',
+      configuredAdmins: options.admins ?? { telegramIds: [], whatsappNumbers: [] },
+      proxy: PROXY,
+      links: { telegramBotUsername: 'AtlanticProxyBot', whatsappNumber: '2348000000000' },
+    };
+    const api = createApiV1({ deps, corsOrigins: options.corsOrigins ?? [] });
+    v1 = api;
+    role = createApiRole({
+      port: 0,
+      host: '127.0.0.1',
+      logger,
+      metrics: createMetricsRegistry({ defaultMetrics: false }),
+      pingDatabase: async () => {},
+      mountRoutes: (app) => {
+        app.use(api.router);
+      },
+    });
+    await role.start();
+  });
+
+  afterAll(async () => {
+    await role?.stop();
+    await smtp?.stop();
+  });
+
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not ready: use the harness inside tests`);
+    return value;
+  };
+  const base = (): string => `http://127.0.0.1:${need(role, 'api').address().port}`;
+
+  const harness: ApiHarness = {
+    payments,
+    get smtp() {
+      return need(smtp, 'smtp');
+    },
+    get mailer() {
+      return need(mailer, 'mailer');
+    },
+    get deps() {
+      return need(deps, 'deps');
+    },
+    get v1() {
+      return need(v1, 'v1');
+    },
+    get base() {
+      return base();
+    },
+    async call(method, path, callOptions = {}) {
+      const headers: Record<string, string> = { ...callOptions.headers };
+      if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;
+      let body: string | undefined;
+      if (callOptions.rawBody !== undefined) {
+        body = callOptions.rawBody;
+        headers['content-type'] ??= 'application/json';
+      } else if (callOptions.body !== undefined) {
+        body = JSON.stringify(callOptions.body);
+        headers['content-type'] = 'application/json';
+      }
+      const url = path.startsWith('/api/') ? `${base()}${path}` : `${base()}/api/v1${path}`;
+      const res = await fetch(url, { method: method.toUpperCase(), headers, body });
+      const bytes = Buffer.from(await res.arrayBuffer());
+      const type = res.headers.get('content-type') ?? '';
+      const parsed: unknown = type.includes('application/json')
+        ? JSON.parse(bytes.toString('utf8'))
+        : bytes.toString('utf8');
+      return { status: res.status, body: parsed as never, headers: res.headers, bytes };
+    },
+    raw(method, path, init = {}) {
+      return fetch(`${base()}${path}`, { ...init, method: method.toUpperCase() });
+    },
+    async customer(customerOptions = {}) {
+      customers += 1;
+      const email =
+        customerOptions.email ?? `api${customers}-${randomBytes(4).toString('hex')}@example.com`;
+      const now = payments.clock.now();
+      const account = await Account.create({
+        email,
+        ...(customerOptions.verified === false ? {} : { emailVerifiedAt: now }),
+        termsAcceptedAt: now,
+        termsVersion: 'test',
+        ...(customerOptions.roles ? { roles: customerOptions.roles } : {}),
+      });
+      const session = await startLoginSession(
+        account._id,
+        { ip: '127.0.0.1', userAgent: 'test' },
+        { clock: payments.clock },
+      );
+      const { accessToken } = need(deps, 'deps').tokens.issue({
+        accountId: session.accountId,
+        sessionId: session.sessionId,
+      });
+      return {
+        accountId: session.accountId,
+        email,
+        sessionId: session.sessionId,
+        accessToken,
+        refreshToken: session.refreshToken,
+      };
+    },
+    accessToken(customer) {
+      return need(deps, 'deps').tokens.issue(customer).accessToken;
+    },
+  };
+  return harness;
+}
