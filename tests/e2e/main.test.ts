@@ -49,6 +49,18 @@ describe('npm start on a fresh clone', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/process_cpu_user_seconds_total/);
 
+    // The REST API is served with its description and the seeded catalogue.
+    const openapi = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as {
+      openapi: string;
+    };
+    expect(openapi.openapi).toBe('3.1.0');
+    const plans = (await (await fetch(`${base}/api/v1/plans`)).json()) as {
+      plans: { code: string }[];
+    };
+    expect(plans.plans.map((p) => p.code)).toContain('starter');
+    const me = await fetch(`${base}/api/v1/me`);
+    expect(me.status).toBe(401);
+
     // The gateway is up and is no open proxy: a client offering only "no authentication" is refused.
     const socks = net.connect(Number(gateway.socksPort), '127.0.0.1');
     socks.write(Buffer.from([0x05, 0x01, 0x00]));
