@@ -91,6 +91,7 @@ async function serve(route: AnyRoute, req: Request, res: Response, deps: ApiDeps
     caller,
     ip,
     userAgent: req.get('user-agent'),
+    header: (name) => req.get(name),
     requestId: requestIdOf(req),
     deps,
     log: req.log,

@@ -64,6 +64,8 @@ export interface RouteContext<P, Q, B, A extends Access> {
   caller: A extends 'public' ? Caller | null : Caller;
   ip: string;
   userAgent: string | undefined;
+  /** A request header by name (case-insensitive), e.g. `header('idempotency-key')`. */
+  header: (name: string) => string | undefined;
   requestId: string;
   deps: ApiDeps;
   log: Logger;
