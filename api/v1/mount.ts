@@ -13,7 +13,7 @@ import type express from 'express';
 import { type Request, type Response } from 'express';
 import { Types } from 'mongoose';
 import type { z } from 'zod';
-import { DomainError } from '../../lib/errors.js';
+import { DomainError, isDomainError } from '../../lib/errors.js';
 import { Account } from '../../models/account.js';
 import { isSessionLive } from '../../core/accounts/login-sessions.js';
 import { hashedRateLimitKey, takeRateLimit } from '../../core/accounts/rate-limit.js';
@@ -35,6 +35,13 @@ export function mountRoutes(router: express.Router, routes: readonly AnyRoute[],
       try {
         await serve(route, req, res, deps);
       } catch (error) {
+        // Core's own limits (email codes, link attempts) say when to come back in their details.
+        const retryAfter = isDomainError(error, 'RATE_LIMITED')
+          ? error.details?.retryAfterSeconds
+          : undefined;
+        if (typeof retryAfter === 'number' && !res.headersSent) {
+          res.setHeader('retry-after', String(retryAfter));
+        }
         next(error);
       }
     });
