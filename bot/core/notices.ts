@@ -2,7 +2,9 @@
  * Notifications from the outbox (core/notifications.ts) as chat messages:
  * one renderer per event, from the facts the event carries, each with the
  * one-tap next step. A confirmed payment comes with its invoice as a PDF.
- * Shared by the Telegram and WhatsApp deliverers.
+ * Shared by the Telegram and WhatsApp deliverers: WhatsApp sends the plain
+ * text (renderNotice), Telegram the same words as Telegram HTML with the
+ * lead in bold (renderNoticeHtml).
  */
 import { formatMoney, isCurrency, type Currency } from '../../lib/money.js';
 import type { ClaimedDelivery } from '../../core/notifications.js';
@@ -160,4 +162,54 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
     default:
       return text(t.notice.adminAlert(String(event), JSON.stringify(data)));
   }
+}
+
+/**
+ * Events whose text has no lead to set in bold: the welcome (a menu), a
+ * broadcast (the admin's words as typed) and the raw admin alerts.
+ */
+const WITHOUT_LEAD: ReadonlySet<NotificationEvent> = new Set<NotificationEvent>([
+  'welcome',
+  'broadcast',
+  'deposit_refund_failed',
+  'refund_failed',
+  'dispute_opened',
+]);
+
+/**
+ * A notice's lead: its first sentence (up to `.`, `!` or `?` before a space)
+ * or its first line, whichever ends first; the whole text if it is one.
+ */
+export function noticeLead(text: string): string {
+  const match = /^[\s\S]*?(?:[.!?](?=\s)|(?=\n)|$)/.exec(text);
+  return match?.[0] ?? text;
+}
+
+/** Text for Telegram's `parse_mode: 'HTML'`: the three characters it reads as markup, escaped. */
+export function escapeTelegramHtml(text: string): string {
+  return text.replace(/[&<>]/g, (char) =>
+    char === '&' ? '&amp;' : char === '<' ? '&lt;' : '&gt;',
+  );
+}
+
+/**
+ * The event's messages as Telegram HTML (send them with `parse_mode: 'HTML'`):
+ * the first text's lead (what happened, e.g. "Your wallet is low: ₦400.00
+ * left.") in bold as its headline, and every text escaped, so a `<` in a
+ * card issuer's reason or a broadcast shows as typed. The words are the
+ * same as on WhatsApp; only the emphasis differs. Captions stay plain text.
+ */
+export async function renderNoticeHtml(t: Texts, delivery: ClaimedDelivery): Promise<Outbound[]> {
+  let bolded = WITHOUT_LEAD.has(delivery.event);
+  return (await renderNotice(t, delivery)).map((message) => {
+    if (message.kind !== 'text' && message.kind !== 'link') return message;
+    if (bolded) return { ...message, text: escapeTelegramHtml(message.text) };
+    bolded = true;
+    const lead = noticeLead(message.text);
+    const rest = message.text.slice(lead.length);
+    return {
+      ...message,
+      text: `<b>${escapeTelegramHtml(lead)}</b>${escapeTelegramHtml(rest)}`,
+    };
+  });
 }

@@ -127,8 +127,18 @@ export async function registerCommands(bot: Bot): Promise<void> {
   );
 }
 
-/** Sends the core's messages to one chat, in order. */
-export async function sendOutbound(bot: Bot, chatId: number, messages: Outbound[]): Promise<void> {
+/**
+ * Sends the core's messages to one chat, in order. With `parseMode`, the
+ * texts of `text` and `link` messages are in that markup (already escaped by
+ * whoever made them); captions stay plain.
+ */
+export async function sendOutbound(
+  bot: Bot,
+  chatId: number,
+  messages: Outbound[],
+  options: { parseMode?: 'HTML' } = {},
+): Promise<void> {
+  const markup = options.parseMode ? { parse_mode: options.parseMode } : {};
   for (const message of messages) {
     switch (message.kind) {
       case 'text': {
@@ -136,6 +146,7 @@ export async function sendOutbound(bot: Bot, chatId: number, messages: Outbound[
         for (const [index, part] of parts.entries()) {
           const last = index === parts.length - 1;
           await bot.api.sendMessage(chatId, part, {
+            ...markup,
             link_preview_options: { is_disabled: true },
             ...(last && message.menu ? { reply_markup: keyboard(message.menu) } : {}),
           });
@@ -144,6 +155,7 @@ export async function sendOutbound(bot: Bot, chatId: number, messages: Outbound[
       }
       case 'link':
         await bot.api.sendMessage(chatId, message.text, {
+          ...markup,
           link_preview_options: { is_disabled: true },
           reply_markup: keyboard(message.menu ?? [], [{ text: message.label, url: message.url }]),
         });

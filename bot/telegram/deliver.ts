@@ -1,7 +1,8 @@
 /**
  * Telegram deliveries from the notification outbox: claim the oldest due
  * Telegram slot atomically (core/notifications.ts claimNext, so several
- * processes never send the same item), render it (bot/core/notices.ts),
+ * processes never send the same item), render it as Telegram HTML (the lead
+ * in bold, everything from data escaped: bot/core/notices.ts),
  * send it to the customer's chat (or every admin chat for an admin alert),
  * and record the outcome. Telegram's 403 (the customer blocked the bot, or
  * deleted their account) fails the slot for good and marks the channel as
@@ -20,7 +21,7 @@ import {
   type ClaimedDelivery,
 } from '../../core/notifications.js';
 import { ChannelIdentity } from '../../models/channel-identity.js';
-import { renderNotice } from '../core/notices.js';
+import { renderNoticeHtml } from '../core/notices.js';
 import { textsFor } from '../core/texts/index.js';
 import { sendOutbound } from './bot.js';
 
@@ -61,10 +62,12 @@ export class TelegramDeliverer extends OutboxLoop {
   }
 
   private async send(claimed: ClaimedDelivery): Promise<void> {
-    const messages = await renderNotice(textsFor('en'), claimed);
+    const messages = await renderNoticeHtml(textsFor('en'), claimed);
     const chats = await this.chatsOf(claimed);
     if (chats.length === 0) throw new NoRecipient(claimed);
-    for (const chatId of chats) await sendOutbound(this.options.bot, chatId, messages);
+    for (const chatId of chats) {
+      await sendOutbound(this.options.bot, chatId, messages, { parseMode: 'HTML' });
+    }
   }
 
   private async chatsOf(claimed: ClaimedDelivery): Promise<number[]> {

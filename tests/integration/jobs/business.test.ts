@@ -242,7 +242,7 @@ const count = (texts: string[], pattern: RegExp) => texts.filter((t) => pattern.
 
 describe('the business across weeks', () => {
   it('a Starter customer uses data through the gateway: warned at 50/80/95/100 % once each on Telegram, WhatsApp and email, cut at 100 %, back after the weekly reset', async () => {
-    const { accountId, sub, seen } = await customer(710_001, 'starter');
+    const { accountId, sub, seen, user } = await customer(710_001, 'starter');
     if (!sub) throw new Error('no subscription');
     await chooseLocations(sub._id, { locations: ['ng'], clock: h.clock });
     const login = await proxyLogin(accountId);
@@ -292,6 +292,13 @@ describe('the business across weeks', () => {
     expect(await usageEvents()).toEqual(['usage_100', 'usage_50', 'usage_80', 'usage_95']);
     expect(said(/used all/)).toEqual(once);
     expect(said(/used (50|80|95) ?%/)).toEqual({ telegram: 3, whatsapp: 3, email: 3 });
+    // On Telegram each warning is HTML with its lead in bold.
+    const warnings = user.messages().filter((m) => /You have used/.test(m.text ?? ''));
+    expect(warnings).toHaveLength(4);
+    for (const warning of warnings) {
+      expect(warning.parseMode).toBe('HTML');
+      expect(warning.entities[0]).toMatchObject({ type: 'bold', offset: 0 });
+    }
 
     // A new tunnel is refused with the reason the customer can act on.
     const refused = await connectTunnel(role.addresses().http.port, login, website.port);
@@ -406,7 +413,7 @@ describe('the business across weeks', () => {
     const day = Math.ceil(h.clock.now().getTime() / (24 * HOUR)) * 24 * HOUR;
     const at = (hours: number) => new Date(day + hours * HOUR + 6 * 60_000);
     h.clock.set(at(0));
-    const { accountId, seen } = await customer(710_004);
+    const { accountId, address, seen } = await customer(710_004);
     await startPayg({ accountId, clock: h.clock });
     const topUp = await h.payments.checkout({
       accountId,
@@ -466,6 +473,8 @@ describe('the business across weeks', () => {
     expect(await Notification.countDocuments({ accountId, event: 'wallet_empty' })).toBe(1);
     expect(said(/wallet is empty/i)).toEqual({ telegram: 1, whatsapp: 1, email: 1 });
     expect(said(/wallet is low/i)).toEqual({ telegram: 1, whatsapp: 1, email: 1 });
+    // The forecast at the recent spend came once too, with its own email text.
+    expect(mailsTo(address, /^Your wallet runs out around /)).toBe(1);
 
     // The closing job wrote one statement per connected hour.
     const statements = await listPaygHours(accountId, { from: new Date(day), to: h.clock.now() });
