@@ -78,6 +78,64 @@ function isWebUrl(value: string): boolean {
   }
 }
 
+const DATA_UNITS = 'Here 1 GB = 1,000,000,000 bytes.';
+
+/** Bytes as people read them: GB (10^9 bytes) to two decimals, MB (10^6) below 0.1 GB. */
+function dataText(value: unknown): string {
+  const bytes = Number.isSafeInteger(value) ? Math.max(0, Number(value)) : 0;
+  if (bytes >= 100_000_000) return `${(bytes / 1e9).toFixed(2).replace(/\.?0+$/, '')} GB`;
+  return `${(bytes / 1e6).toFixed(1).replace(/\.0$/, '')} MB`;
+}
+
+/** `3 h 20 min` from seconds, '' for none. */
+function hoursText(value: unknown): string {
+  const minutes = Number.isSafeInteger(value) ? Math.floor(Number(value) / 60) : 0;
+  if (minutes <= 0) return '';
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return [hours > 0 ? `${hours} h` : '', rest > 0 ? `${rest} min` : ''].filter(Boolean).join(' ');
+}
+
+function isoDate(value: unknown): Date | null {
+  const date = new Date(str(value));
+  return str(value) && Number.isFinite(date.getTime()) ? date : null;
+}
+
+/** `Friday 27 Nov` (UTC) from an ISO instant, '' when absent. */
+function dayName(value: unknown): string {
+  const date = isoDate(value);
+  return date
+    ? date.toLocaleDateString('en-GB', {
+        weekday: 'long',
+        day: 'numeric',
+        month: 'short',
+        timeZone: 'UTC',
+      })
+    : '';
+}
+
+/** `Friday 27 Nov, 14:00 UTC` from an ISO instant, '' when absent. */
+function timeName(value: unknown): string {
+  const date = isoDate(value);
+  if (!date) return '';
+  const time = date.toLocaleTimeString('en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone: 'UTC',
+  });
+  return `${dayName(value)}, ${time} UTC`;
+}
+
+/** `16 Nov to 22 Nov 2026` for [weekStart, weekEnd), '' when absent. */
+function weekSpan(start: unknown, end: unknown): string {
+  const from = isoDate(start);
+  const until = isoDate(end);
+  if (!from || !until) return '';
+  const last = new Date(until.getTime() - 24 * 3_600_000);
+  const short = { day: 'numeric', month: 'short', timeZone: 'UTC' } as const;
+  return `${from.toLocaleDateString('en-GB', short)} to ${last.toLocaleDateString('en-GB', { ...short, year: 'numeric' })}`;
+}
+
 function refundedTo(method: string): string {
   return method === 'wallet'
     ? 'to your wallet'
@@ -298,6 +356,58 @@ function draftFor(notice: EmailNotice, options: EmailRenderOptions, brand: strin
         ],
         link: appLink(options, 'See plans'),
       };
+    case 'weekly_summary': {
+      const week = str(data.week);
+      const used = dataText(data.usedBytes);
+      const hours = hoursText(data.connectedSeconds);
+      const planCode = str(data.planCode);
+      const renewsAt = day(data.renewsAt);
+      const endsAt = day(data.endsAt);
+      const paygCost = Number(data.paygCostMinor) > 0 ? amount(data, 'paygCostMinor') : '';
+      const span = weekSpan(data.weekStart, data.weekEnd);
+      return {
+        subject: `Your week${week ? ` ${week}` : ''}: ${used} used`,
+        paragraphs: [
+          `Last week${span ? ` (${span})` : ''} you used ${used} of data${hours ? `, connected for ${hours}` : ''}.`,
+          ...(planCode
+            ? [
+                `Plan: ${planCode}${renewsAt ? `, renews on ${renewsAt}` : endsAt ? `, ends on ${endsAt}` : ''}.`,
+              ]
+            : []),
+          ...(paygCost ? [`Pay as you go cost ${paygCost} this week.`] : []),
+          `${DATA_UNITS} You can turn these summaries off under Account, Notifications.`,
+        ],
+        link: appLink(options, 'See usage'),
+      };
+    }
+    case 'usage_forecast': {
+      const runsOut = dayName(data.runsOutAt);
+      const resets = day(data.periodEnd);
+      const limit = dataText(data.limitBytes);
+      const rate = dataText(data.bytesPerHour);
+      return {
+        subject: runsOut
+          ? `At this rate your data runs out on ${runsOut}`
+          : 'At this rate your data runs out before it resets',
+        paragraphs: [
+          `You have used ${dataText(data.usedBytes)} of your ${limit} (${Number.isFinite(Number(data.percent)) ? Number(data.percent) : 0}%). At your rate of the last three days, ${rate} an hour, you will reach ${limit} ${runsOut ? `on ${runsOut}` : 'soon'}${resets ? `, before your data resets on ${resets}` : ''}.`,
+          `Upgrade or buy extra data to avoid a stop. ${DATA_UNITS}`,
+        ],
+        link: appLink(options, 'See plans'),
+      };
+    }
+    case 'wallet_forecast': {
+      const balance = amount(data, 'balanceMinor');
+      const when = timeName(data.runsOutAt);
+      return {
+        subject: when ? `Your wallet runs out around ${when}` : 'Your wallet runs out within a day',
+        paragraphs: [
+          `Your wallet has ${balance}. At your recent spend of ${amount(data, 'hourlySpendMinor')} an hour it runs out ${when ? `around ${when}` : 'within a day'}.`,
+          'Top up to keep your proxy running.',
+        ],
+        link: appLink(options, 'Top up'),
+      };
+    }
     // New events: add their case above this line (the default keeps an unrendered event readable).
     default:
       return { subject: String(event).replace(/_/g, ' '), paragraphs: facts(data) };
