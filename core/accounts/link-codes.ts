@@ -19,9 +19,10 @@
  */
 import type { Types } from 'mongoose';
 import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import { DomainError } from '../../lib/errors.js';
 import { Account } from '../../models/account.js';
-import { ChannelIdentity } from '../../models/channel-identity.js';
+import { ChannelIdentity, type Channel } from '../../models/channel-identity.js';
 import { ChatState } from '../../models/chat-state.js';
 import { isDuplicateKeyError } from '../../models/errors.js';
 import { LedgerEntry } from '../../models/ledger-entry.js';
@@ -41,7 +42,12 @@ import {
   normaliseLinkCode,
 } from './codes.js';
 import { deleteAccount } from './deletion.js';
-import { linkAttemptLimitKey, takeRateLimit, type RateLimitRule } from './rate-limit.js';
+import {
+  hashedRateLimitKey,
+  linkAttemptLimitKey,
+  takeRateLimit,
+  type RateLimitRule,
+} from './rate-limit.js';
 import {
   activeAccount,
   checkIdentity,
@@ -166,6 +172,112 @@ export async function redeemLinkCode(
   throw new DomainError('CONFLICT', 'This chat is being changed by something else; try again.');
 }
 
+/** Link codes one API account may try per hour (as a chat identity may). */
+const ACCOUNT_LINK_ATTEMPT_LIMITS = LINK_ATTEMPT_LIMITS;
+
+/**
+ * The other way round, for the REST API: the logged-in account `accountId`
+ * redeems a code made in a chat (Account -> Link), and that chat moves to it.
+ * The code's account is proven by the code (only its chats see it) and this
+ * one by the login, so both are the same person's; the chat's account is
+ * closed (status deleted, its email freed) once its chats have moved. That is
+ * refused when the chat's account has anything else in it: a plan or payment
+ * ever, wallet money, a team, proxy credentials, the admin role (CONFLICT
+ * details.reason 'IDENTITY_HAS_ACCOUNT'), so nothing but an address is ever
+ * given up. An account holds one chat per channel (CONFLICT
+ * 'CHANNEL_ALREADY_LINKED'). Codes as redeemLinkCode (INVALID_CODE,
+ * CODE_EXPIRED, CODE_USED); attempts limited per account, 10 an hour
+ * (RATE_LIMITED with details.retryAfterSeconds). A code of this very account
+ * is just used up. Returns the channels that moved.
+ */
+export async function redeemLinkCodeForAccount(
+  ctx: { clock: Clock; logger?: Logger },
+  accountId: AccountId,
+  code: string,
+): Promise<{ accountId: string; linked: Channel[] }> {
+  const id = toAccountId(accountId);
+  await activeAccount(id);
+  const now = ctx.clock.now();
+  const limit = await takeRateLimit(
+    hashedRateLimitKey('link-attempt-account', String(id)),
+    ACCOUNT_LINK_ATTEMPT_LIMITS,
+    now,
+  );
+  if (!limit.ok) {
+    throw new DomainError(
+      'RATE_LIMITED',
+      'Too many link codes tried from this account. Wait a while and ask for a new code in your chat.',
+      { details: { retryAfterSeconds: limit.retryAfterSeconds } },
+    );
+  }
+  const found = await findLinkCode(code, now);
+  if (found.accountId.equals(id)) {
+    await takeCode(found, now);
+    return { accountId: String(id), linked: [] };
+  }
+  const source = await activeAccount(found.accountId);
+  const chats = await ChannelIdentity.find({ accountId: source._id }).lean<
+    { _id: Types.ObjectId; channel: Channel; externalId: string }[]
+  >();
+  if (chats.length === 0) {
+    // Made by an account without a chat (another REST login): nothing to link, nothing to close.
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      'That code was not made in a chat. Ask for one in the Telegram or WhatsApp chat you want to link (Account → Link).',
+      { details: { field: 'code', reason: 'NOT_A_CHAT_CODE' } },
+    );
+  }
+  for (const chat of chats) {
+    if (await ChannelIdentity.exists({ accountId: id, channel: chat.channel })) {
+      throw channelAlreadyLinked(chat.channel);
+    }
+  }
+  if (source.roles.includes('admin') || !(await holdsNoService(source._id))) {
+    throw identityHasAccount();
+  }
+
+  await takeCode(found, now);
+  // Closed first, as moveIdentity does: should a move below fail, that chat
+  // points at a closed account and its next message starts afresh.
+  const closed = await Account.updateOne(
+    { _id: source._id, status: 'active', roles: { $ne: 'admin' } },
+    { $set: { status: 'deleted', deletedAt: now } },
+  );
+  if (closed.modifiedCount === 0) {
+    await giveBackCode(found);
+    throw identityHasAccount();
+  }
+  const linked: Channel[] = [];
+  for (const chat of chats) {
+    try {
+      await ChannelIdentity.updateOne(
+        { _id: chat._id, accountId: source._id },
+        { $set: { accountId: id } },
+      );
+    } catch (error) {
+      // This account took a chat on that channel meanwhile.
+      if (isDuplicateKeyError(error)) throw channelAlreadyLinked(chat.channel);
+      throw error;
+    }
+    await ChatState.updateMany(
+      { channel: chat.channel, externalId: chat.externalId },
+      { $set: { accountId: id } },
+    );
+    linked.push(chat.channel);
+  }
+  await deleteAccount(
+    {
+      clock: ctx.clock,
+      ...(ctx.logger ? { logger: ctx.logger } : {}),
+      actor: 'system',
+      via: 'api',
+      reason: `retired: its chats were linked to account ${String(id)}`,
+    },
+    source._id,
+  );
+  return { accountId: String(id), linked };
+}
+
 /** The live code matching `input`, or why there is none. */
 async function findLinkCode(input: string, now: Date): Promise<VerificationCodeRecord> {
   const code = normaliseLinkCode(input);
@@ -272,9 +384,16 @@ async function holdsNothing(account: AccountRecord): Promise<boolean> {
   if (account.status !== 'active' || account.email || account.roles.includes('admin')) {
     return false;
   }
-  const id = account._id;
+  if ((await ChannelIdentity.countDocuments({ accountId: account._id })) > 1) return false;
+  return holdsNoService(account._id);
+}
+
+/**
+ * True when the account never had a plan or a payment, has no wallet money or
+ * ledger entry, no team seat and no proxy credentials.
+ */
+async function holdsNoService(id: Types.ObjectId): Promise<boolean> {
   const found = await Promise.all([
-    ChannelIdentity.countDocuments({ accountId: id }).then((count) => count > 1),
     Subscription.exists({ accountId: id }),
     Payment.exists({ accountId: id }),
     Wallet.exists({ accountId: id, balanceMinor: { $ne: 0 } }),
