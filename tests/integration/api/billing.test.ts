@@ -226,6 +226,35 @@ describe('the trial', () => {
       details: { claim: 'account' },
     });
   });
+  it('after the trial, shows the deposit on its way back, then returned once Paystack settles it', async () => {
+    const customer = await api.customer();
+    const link = await api.call('post', '/me/trial', { token: customer.accessToken });
+    await api.payments.payAndSettle(link.body.reference);
+
+    api.payments.clock.advanceBy({ days: 3, minutes: 1 });
+    await api.payments.payments.finishDueTrials();
+    const ended = await api.call('get', '/me/subscription', { token: tokenOf(customer) });
+    expect(ended.body.subscription).toMatchObject({
+      planCode: 'trial',
+      status: 'expired',
+      deposit: { state: 'returning', returnTo: 'card' },
+    });
+    expect(ended.body.subscription.deposit.refunds).toHaveLength(1);
+
+    await api.payments.emulator.settleRefund(link.body.reference, 'processed');
+    await api.payments.waitUntil(async () => {
+      const res = await api.call('get', '/me/subscription', { token: tokenOf(customer) });
+      return res.body.subscription.deposit.state === 'returned';
+    });
+    const returned = await api.call('get', '/me/subscription', { token: tokenOf(customer) });
+    expect(returned.body.subscription.deposit.refunds[0]).toMatchObject({
+      amountMinor: link.body.amountMinor,
+      method: 'card',
+      status: 'processed',
+    });
+    // Back near real time for the rest of the file (TTL-swept records are read later).
+    api.payments.clock.set(Date.now());
+  });
 });
 
 describe('pay as you go', () => {
@@ -739,5 +768,7 @@ describe('invoices', () => {
     expect(unknown.status).toBe(404);
     const bad = await api.call('get', '/me/invoices/..%2Fetc/pdf', { token: customer.accessToken });
     expect(bad.status).toBe(400);
+    const badPage = await api.call('get', '/me/invoices?limit=0', { token: customer.accessToken });
+    expect(badPage.status).toBe(400);
   });
 });
