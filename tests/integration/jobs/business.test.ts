@@ -27,7 +27,12 @@ import { closePaygHours, listPaygHours } from '../../../core/payg.js';
 import { updatePlan } from '../../../core/plans.js';
 import { issueProxyCredentials } from '../../../core/proxy-credentials.js';
 import { getQuotaUsage } from '../../../core/quota.js';
-import { sendRenewalReminders, sendTrialEndingWarnings } from '../../../core/reminders.js';
+import {
+  isoWeekId,
+  sendRenewalReminders,
+  sendTrialEndingWarnings,
+  sendWeeklySummaries,
+} from '../../../core/reminders.js';
 import {
   chooseLocations,
   currentQuotaWindow,
@@ -182,6 +187,7 @@ async function tick(): Promise<void> {
   await runUsageAlerts({ clock, logger, settings });
   await sendRenewalReminders({ clock, settings });
   await sendTrialEndingWarnings({ clock, settings });
+  await sendWeeklySummaries({ clock, settings });
   await closePaygHours({ clock });
   await reconcileAndAlert({ clock });
   await drain(email);
@@ -242,7 +248,7 @@ const count = (texts: string[], pattern: RegExp) => texts.filter((t) => pattern.
 
 describe('the business across weeks', () => {
   it('a Starter customer uses data through the gateway: warned at 50/80/95/100 % once each on Telegram, WhatsApp and email, cut at 100 %, back after the weekly reset', async () => {
-    const { accountId, sub, seen, user } = await customer(710_001, 'starter');
+    const { accountId, address, sub, seen, user } = await customer(710_001, 'starter');
     if (!sub) throw new Error('no subscription');
     await chooseLocations(sub._id, { locations: ['ng'], clock: h.clock });
     const login = await proxyLogin(accountId);
@@ -324,6 +330,22 @@ describe('the business across weeks', () => {
     expect(await Notification.countDocuments({ accountId, event: 'usage_50' })).toBe(2);
     expect(said(/used 50 ?%/)).toEqual({ telegram: 2, whatsapp: 2, email: 2 });
     expect(said(/used all/)).toEqual(once);
+
+    // Past Monday 01:00 UTC: the summary of the week of the 4 MB, once on every channel.
+    h.clock.set(new Date(h.clock.now().getTime() + 2 * HOUR));
+    await tick();
+    await tick();
+    const week = isoWeekId(window.start);
+    const summaries = await Notification.find({
+      accountId,
+      event: 'weekly_summary',
+      period: week,
+    }).lean();
+    expect(summaries.map((n): unknown => n.data)).toEqual([
+      expect.objectContaining({ usedBytes: STARTER_QUOTA, planCode: 'starter' }),
+    ]);
+    expect(said(new RegExp(`Your week ${week}`))).toEqual(once);
+    expect(mailsTo(address, new RegExp(`^Your week ${week}: 4 MB used$`))).toBe(1);
   });
 
   it('reminds before the renewal, renews with the saved card, then goes through dunning to expiry, each said once', async () => {
