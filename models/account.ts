@@ -27,6 +27,13 @@ const accountSchema = new Schema(
      */
     emailFailingSince: { type: Date },
     emailFailingReason: { type: String, maxlength: 500 },
+    /**
+     * The REST API login password as `scrypt$N$r$p$salt$hash` (core/accounts/passwords.ts);
+     * absent for chat-only accounts. Never loaded unless asked for (`+passwordHash`).
+     */
+    passwordHash: { type: String, maxlength: 300, select: false },
+    /** When the password was last set, changed or reset. */
+    passwordChangedAt: { type: Date },
     /** When the customer accepted the terms of service, and which version (core/accounts). */
     termsAcceptedAt: { type: Date },
     termsVersion: { type: String, maxlength: 50 },

@@ -33,3 +33,4 @@ export * from './rate-limit.js';
 export * from './role-lease.js';
 export * from './whatsapp-auth.js';
 export * from './login-session.js';
+export * from './auth-token.js';

@@ -8,7 +8,8 @@
  *
  * Order, so that a deletion that dies half way is safe and a retry finishes it:
  *   1. the audit entry (one per account, keyed), before anything moves;
- *   2. status 'deleted' and the email erased: from here notifications are
+ *   2. status 'deleted', the email, the API password and login sessions
+ *      erased: from here the API refuses the account's tokens, notifications are
  *      skipped and the gateways refuse the account;
  *   3. the service ended: live subscription cancelled now (no refund), proxy
  *      credentials revoked (open tunnels are cut), team seats and invites gone,
@@ -24,8 +25,10 @@ import type { Clock } from '../../lib/clock.js';
 import { isDomainError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { Account } from '../../models/account.js';
+import { AuthToken } from '../../models/auth-token.js';
 import { ChannelIdentity, type Channel } from '../../models/channel-identity.js';
 import { ChatState } from '../../models/chat-state.js';
+import { LoginSession } from '../../models/login-session.js';
 import { NotificationPreferences } from '../../models/notification-preferences.js';
 import { Notification } from '../../models/notification.js';
 import { PaymentMethod } from '../../models/payment-method.js';
@@ -52,6 +55,11 @@ export interface DeletionItem {
 export const ACCOUNT_DELETION_POLICY = {
   erased: [
     { key: 'email', text: 'Your email address (you can use it again for a new account).' },
+    { key: 'password', text: 'Your API password.' },
+    {
+      key: 'loginSessions',
+      text: 'Your API logins, with the addresses and apps they came from: they end at once.',
+    },
     {
       key: 'chatIdentities',
       text: 'The link between this account and your Telegram and WhatsApp chats.',
@@ -62,7 +70,10 @@ export const ACCOUNT_DELETION_POLICY = {
     },
     { key: 'notificationPreferences', text: 'Your notification settings.' },
     { key: 'notifications', text: 'Messages we sent you or were about to send you.' },
-    { key: 'codes', text: 'Email verification and account-link codes.' },
+    {
+      key: 'codes',
+      text: 'Email verification and account-link codes, and links to verify your email or set a password.',
+    },
     {
       key: 'savedCards',
       text: 'Saved cards: we can no longer charge them, and auto top-up is switched off.',
@@ -136,8 +147,8 @@ export interface DeleteAccountContext {
 /**
  * Deletes the account: ends (cancels now, no refund) any live subscription,
  * revokes proxy credentials, removes team seats it holds or belongs to,
- * erases email, chat identities, chat states, notification preferences,
- * verification/link codes; keeps payments, invoices, ledger entries, refunds,
+ * erases email, API password and login sessions, chat identities, chat
+ * states, notification preferences, verification/link codes and link tokens; keeps payments, invoices, ledger entries, refunds,
  * audit entries (financial records) under the account id, which stays with
  * status 'deleted'. Idempotent. Records an audit entry.
  * The full lists are ACCOUNT_DELETION_POLICY; `erased` counts per item.
@@ -180,6 +191,16 @@ export async function deleteAccount(
     { $unset: { email: 1, emailVerifiedAt: 1 } },
   );
   erased.email = withoutEmail.modifiedCount;
+  // The API refuses a deleted account's tokens already; its sessions go with their IPs and apps.
+  erased.loginSessions = (await LoginSession.deleteMany({ accountId: id })).deletedCount;
+  const withoutPassword = await Account.updateOne(
+    {
+      _id: id,
+      $or: [{ passwordHash: { $exists: true } }, { passwordChangedAt: { $exists: true } }],
+    },
+    { $unset: { passwordHash: 1, passwordChangedAt: 1 } },
+  );
+  erased.password = withoutPassword.modifiedCount;
 
   // 3. The service ends.
   erased.subscription = await endLiveSubscription(id, clock);
@@ -209,6 +230,7 @@ export async function deleteAccount(
   erased.chatIdentities = (await ChannelIdentity.deleteMany({ accountId: id })).deletedCount;
   erased.codes =
     (await VerificationCode.deleteMany({ accountId: id })).deletedCount +
+    (await AuthToken.deleteMany({ accountId: id })).deletedCount +
     (await clearRateLimits([
       emailCodeLimitKey(String(id)),
       ...identities.map((identity) => linkAttemptLimitKey(identity)),

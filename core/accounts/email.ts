@@ -64,11 +64,14 @@ export function normaliseEmail(input: string): string {
  * details.reason 'EMAIL_TAKEN'). Resend limits: at most one code per 60 s and
  * 5 per hour per account (RATE_LIMITED with details.retryAfterSeconds).
  * A mail server that fails is UPSTREAM_FAILED (the attempt still counts).
+ * `options.link`: a one-click link that confirms the same address (the REST
+ * API's sign-up, core/accounts/auth-links.ts), mailed with the code.
  */
 export async function requestEmailCode(
   ctx: AccountsContext,
   accountId: AccountId,
   email: string,
+  options: { link?: { url: string; expiresAt: Date } } = {},
 ): Promise<{ sentTo: string; expiresAt: Date }> {
   const id = toAccountId(accountId);
   const address = normaliseEmail(email);
@@ -104,6 +107,14 @@ export async function requestEmailCode(
         '',
         `Enter it where you asked for it to confirm ${address} as your email address.`,
         `It works for 15 minutes, until ${timeWords(expiresAt)}.`,
+        ...(options.link
+          ? [
+              '',
+              'Or confirm with one click (the link works once, until',
+              `${timeWords(options.link.expiresAt)}):`,
+              options.link.url,
+            ]
+          : []),
         '',
         'If you did not ask for this code, ignore this mail: nothing changes without it.',
       ].join('\n'),

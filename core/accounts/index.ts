@@ -51,3 +51,30 @@ export {
   type IssuedRefreshToken,
   type LoginSessionView,
 } from './login-sessions.js';
+export {
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  assertStrongPassword,
+  changePassword,
+  checkPassword,
+  hashPassword,
+  registerWithPassword,
+  verifyPassword,
+  weakPassword,
+  type PasswordContext,
+  type WeakPasswordReason,
+} from './passwords.js';
+export {
+  EMAIL_LINK_TTL_MS,
+  sendVerificationEmail,
+  verifyEmailByLink,
+  type AuthLinkContext,
+  type LinkRefusal,
+} from './auth-links.js';
+export {
+  PASSWORD_LINK_TTL_MS,
+  createPasswordLink,
+  inspectPasswordLink,
+  requestPasswordReset,
+  resetPasswordWithLink,
+} from './password-reset.js';

@@ -11,11 +11,15 @@ import {
   acceptTerms,
   accountForIdentity,
   confirmEmailCode,
+  checkPassword,
   createLinkCode,
+  createPasswordLink,
   deleteAccount,
   describeAccountDeletion,
   redeemLinkCode,
   requestEmailCode,
+  resetPasswordWithLink,
+  startLoginSession,
   type ErasedKey,
   type KeptKey,
 } from '../../../core/accounts/index.js';
@@ -33,11 +37,13 @@ import { Types } from 'mongoose';
 import {
   Account,
   AuditEntry,
+  AuthToken,
   BillingQuote,
   ChannelIdentity,
   ChatState,
   Invoice,
   LedgerEntry,
+  LoginSession,
   Notification,
   NotificationPreferences,
   Payment,
@@ -105,6 +111,11 @@ async function stillThere(
       _id: id,
       $or: [{ email: { $exists: true } }, { emailVerifiedAt: { $exists: true } }],
     }),
+    password: await Account.countDocuments({
+      _id: id,
+      $or: [{ passwordHash: { $exists: true } }, { passwordChangedAt: { $exists: true } }],
+    }),
+    loginSessions: await LoginSession.countDocuments({ accountId: id }),
     chatIdentities:
       (await ChannelIdentity.countDocuments({ accountId: id })) +
       (byChat.length ? await ChannelIdentity.countDocuments({ $or: byChat }) : 0),
@@ -115,6 +126,7 @@ async function stillThere(
     notifications: await Notification.countDocuments({ accountId: id }),
     codes:
       (await VerificationCode.countDocuments({ accountId: id })) +
+      (await AuthToken.countDocuments({ accountId: id })) +
       (await RateLimit.countDocuments({
         key: { $in: [emailCodeLimitKey(accountId), ...chats.map((c) => linkAttemptLimitKey(c))] },
       })),
@@ -220,6 +232,16 @@ describe('deleteAccount', () => {
     await requestEmailCode(accounts.ctx, accountId, address);
     await confirmEmailCode(accounts.ctx, accountId, await accounts.codeSentTo(address));
     await acceptTerms({ clock }, accountId);
+    // An API password chosen through a link from chat, two API logins, and a fresh link waiting.
+    const linkCtx = { ...accounts.ctx, publicUrl: 'http://atlantic.test' };
+    const tokenOf = (url: string) => new URL(url).searchParams.get('token') ?? '';
+    const password = 'blue harbour 42';
+    const { url } = await createPasswordLink(linkCtx, accountId);
+    await resetPasswordWithLink(linkCtx, tokenOf(url), password);
+    for (const userAgent of ['app', 'script']) {
+      await startLoginSession(accountId, { ip: '203.0.113.9', userAgent }, { clock });
+    }
+    await createPasswordLink(linkCtx, accountId);
     for (const chat of chats) {
       await ChatState.create({
         channel: chat.channel,
@@ -315,12 +337,15 @@ describe('deleteAccount', () => {
 
       expect(erased).toEqual({
         email: 1,
+        password: 1,
+        loginSessions: 2,
         chatIdentities: 2,
         chatStates: 2,
         notificationPreferences: 1,
         notifications: before.notifications,
-        // The email and link codes, their send limit and the link attempts of the WhatsApp chat.
-        codes: 4,
+        // The email and link codes, their send limit, the link attempts of the WhatsApp chat,
+        // and the two password links (the spent one and the waiting one).
+        codes: 6,
         savedCards: 1,
         subscription: 1,
         proxyCredentials: 1,
@@ -354,6 +379,11 @@ describe('deleteAccount', () => {
       expect(['CREDENTIALS_REVOKED', 'ACCOUNT_DELETED']).toContain(live.code);
       expect((await getProxyCredentials(accountId))?.revoked).toBe(true);
       await waitUntil(async () => !(await gateway.authorize(request(customer))).ok);
+
+      // The API password no longer opens anything.
+      await expect(checkPassword(accounts.ctx, { email: address, password })).rejects.toMatchObject(
+        { code: 'UNAUTHENTICATED' },
+      );
 
       // The chats start afresh; the email is free again.
       const again = await accountForIdentity(telegram, { clock });
