@@ -45,6 +45,8 @@ export interface ApiV1Options {
 export interface ApiV1 {
   /** Mount at the app's root: it serves /api/v1/... and the account pages. */
   router: express.Router;
+  /** The /api/v1 part alone (what the OpenAPI description covers). */
+  apiRouter: express.Router;
   routes: readonly AnyRoute[];
   openapi: Record<string, unknown>;
 }
@@ -62,7 +64,7 @@ export function createApiV1(options: ApiV1Options): ApiV1 {
   const router = express.Router();
   router.use('/api/v1', api);
   router.use(accountPages(options.deps));
-  return { router, routes, openapi };
+  return { router, apiRouter: api, routes, openapi };
 }
 
 /**
