@@ -8,12 +8,17 @@ import { adminRoutes } from '../../../api/v1/routes/admin.js';
 import { getQuotaUsage } from '../../../core/quota.js';
 import { AuditEntry } from '../../../models/audit-entry.js';
 import { Account } from '../../../models/account.js';
+import { ChannelIdentity } from '../../../models/channel-identity.js';
 import { accountOnPlan } from '../../support/accounts.js';
 import { useApiHarness } from '../../support/api.js';
 import { useTestDatabase } from '../../support/database.js';
 
 useTestDatabase();
-const api = useApiHarness();
+/** A Telegram id named in configuration (ADMIN_TELEGRAM_IDS). */
+const CONFIGURED_TELEGRAM_ID = 700_100_200;
+const api = useApiHarness({
+  admins: { telegramIds: [CONFIGURED_TELEGRAM_ID], whatsappNumbers: [] },
+});
 
 /** Path parameters that pass validation, so only the gates can stop the request. */
 const sample: Record<string, string> = {
@@ -97,5 +102,36 @@ describe('a refused customer', () => {
     expect((await api.call('get', '/admin/plans', { token: admin.accessToken })).status).toBe(200);
     await Account.updateOne({ _id: admin.accountId }, { $pull: { roles: 'admin' } });
     expect((await api.call('get', '/admin/plans', { token: admin.accessToken })).status).toBe(403);
+  });
+});
+
+describe('an admin named in configuration', () => {
+  it('uses the admin API once their chat is linked, is given the role (audited), and cannot be removed from here', async () => {
+    const configured = await api.customer();
+    await ChannelIdentity.create({
+      accountId: configured.accountId,
+      channel: 'telegram',
+      externalId: String(CONFIGURED_TELEGRAM_ID),
+    });
+    const stats = await api.call('get', '/admin/stats', { token: configured.accessToken });
+    expect(stats.status).toBe(200);
+    expect(
+      await AuditEntry.findOne({
+        actor: configured.accountId,
+        action: 'admin.bootstrapped',
+      }).lean(),
+    ).toMatchObject({ channel: 'api' });
+    expect((await Account.findById(configured.accountId).lean().orFail()).roles).toContain('admin');
+
+    const other = await api.customer({ roles: ['customer', 'admin'] });
+    const removal = await api.call('delete', `/admin/admins/${configured.accountId}`, {
+      token: other.accessToken,
+    });
+    expect(removal.status).toBe(409);
+    expect(removal.body.error.details.reason).toBe('CONFIGURED');
+    const list = await api.call('get', '/admin/admins', { token: other.accessToken });
+    expect(list.body.admins).toContainEqual(
+      expect.objectContaining({ accountId: configured.accountId, configured: true }),
+    );
   });
 });
