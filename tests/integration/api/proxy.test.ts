@@ -385,6 +385,23 @@ describe('GET /me/proxy/credentials and POST /me/proxy/credentials/rotate', () =
     expect(bad.body.error.details.issues[0].path).toBe('query.limit');
   });
 
+  it('limits rotations to 10 an hour per account, and not for another account', async () => {
+    const quinn = await customerOnPlan('personal');
+    const rae = await customerOnPlan('personal');
+    await call('post', '/me/connect', quinn.accessToken, { location: 'ng', protocol: 'https' });
+    await call('post', '/me/connect', rae.accessToken, { location: 'ng', protocol: 'https' });
+    for (let i = 0; i < 10; i++) {
+      expect((await call('post', '/me/proxy/credentials/rotate', quinn.accessToken)).status).toBe(
+        200,
+      );
+    }
+    const limited = await call('post', '/me/proxy/credentials/rotate', quinn.accessToken);
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call('post', '/me/proxy/credentials/rotate', rae.accessToken)).status).toBe(200);
+  });
+
   it('refuses without a token and with an unverified email', async () => {
     const unverified = await api.customer({ verified: false });
     for (const [method, path] of [

@@ -270,6 +270,13 @@ describe('GET /me/usage/history', () => {
     }
   });
 
+  it('describes its query parameters in the OpenAPI document', async () => {
+    const doc = await get('/openapi.json');
+    const params = doc.body.paths['/me/usage/history'].get.parameters;
+    expect(params.map((p: any) => p.name).sort()).toEqual(['days', 'granularity']);
+    expect(params.find((p: any) => p.name === 'granularity').schema.enum).toEqual(['day', 'hour']);
+  });
+
   it('refuses without a token, and an unverified email', async () => {
     expect((await get('/me/usage/history')).status).toBe(401);
     const unverified = await api.customer({ verified: false });
