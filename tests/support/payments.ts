@@ -83,7 +83,7 @@ export function usePaymentsHarness(
 
   beforeAll(async () => {
     await seedPlans(clock);
-    emulator = await startPaystackEmulator({ secretKey });
+    emulator = await startPaystackEmulator({ secretKey, clock });
     const built = serviceWith(noFaults);
     payments = built.service;
     ctx = built.context;
