@@ -85,7 +85,10 @@ function cors(origins: readonly string[]): express.RequestHandler {
     res.setHeader('access-control-expose-headers', 'x-request-id, retry-after');
     if (req.method === 'OPTIONS') {
       res.setHeader('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE');
-      res.setHeader('access-control-allow-headers', 'authorization, content-type, x-request-id');
+      res.setHeader(
+        'access-control-allow-headers',
+        'authorization, content-type, x-request-id, idempotency-key',
+      );
       res.setHeader('access-control-max-age', '600');
       res.status(204).end();
       return;
