@@ -219,6 +219,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
     settings,
     mailer,
     logger,
+    publicUrl: config.publicUrl,
     admins: {
       telegramIds: config.telegram.adminIds,
       whatsappNumbers: config.whatsapp.adminNumbers,

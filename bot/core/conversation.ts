@@ -51,6 +51,8 @@ export interface ConversationDeps {
   mailer: Mailer;
   logger: Logger;
   proxy: ProxyEndpoints;
+  /** PUBLIC_URL, for links to our own pages (setting an API password); without it none are offered. */
+  publicUrl?: string;
   /** Default: none from configuration (database admins only). */
   admins?: ConfiguredAdmins;
 }

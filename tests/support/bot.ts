@@ -74,6 +74,7 @@ export function useBotHarness(options: { admins?: ConfiguredAdmins } = {}): BotH
       mailer,
       logger,
       proxy: PROXY,
+      publicUrl: 'http://atlantic.test',
       ...(options.admins ? { admins: options.admins } : {}),
     });
   });

@@ -11,14 +11,19 @@
  *                             other chat (open before sign-up: the chat being
  *                             linked usually has no account of its own yet)
  *   account:notif[:ch|ev:<name>] -> preferences, each tap one toggle
+ *   account:password       -> a single-use link to our page where the customer
+ *                             chooses a password for the REST API (typed there,
+ *                             never into chat history); needs a verified email
  *   account:delete -> account:deleteok
  */
 import { isDomainError } from '../../../lib/errors.js';
 import { formatMoney } from '../../../lib/money.js';
 import {
   LINK_CODE_TTL_MS,
+  PASSWORD_LINK_TTL_MS,
   confirmEmailCode,
   createLinkCode,
+  createPasswordLink,
   deleteAccount,
   describeAccountDeletion,
   getAccountView,
@@ -77,6 +82,9 @@ function accountMenu(turn: Turn): Menu {
       ? [item(t.linkOtherButton(unlinked), 'account:linkcode'), item(t.enterCodeButton, 'link')]
       : [item(t.enterCodeButton, 'link')],
     [item(t.notificationsButton, 'account:notif'), item(t.teamButton, 'team')],
+    ...(turn.account.emailVerified && turn.deps.publicUrl
+      ? [[item(t.apiPasswordButton, 'account:password')]]
+      : []),
     [item(t.deleteButton, 'account:delete')],
     ...turn.t.backToMenu,
   ];
@@ -165,6 +173,31 @@ async function redeem(turn: Turn, code: string): Promise<void> {
   turn.account = await getAccountView(accountId);
   turn.endStep();
   turn.text(turn.t.account.linked(turn.account.email ?? ''), turn.t.mainMenu(turn.account));
+}
+
+// --- a password for the REST API ------------------------------------------------------
+
+async function showPasswordLink(turn: Turn): Promise<void> {
+  const t = turn.t.account;
+  const { publicUrl } = turn.deps;
+  if (!turn.account.email || !turn.account.emailVerified) {
+    turn.text(t.apiPasswordNeedsEmail, backMenu(turn));
+    return;
+  }
+  if (!publicUrl) {
+    turn.text(t.apiPasswordUnavailable, backMenu(turn));
+    return;
+  }
+  const { clock, mailer, logger } = turn.deps;
+  const link = await createPasswordLink({ clock, mailer, logger, publicUrl }, turn.account.id);
+  turn.text(
+    t.apiPasswordLink({
+      url: link.url,
+      email: link.email,
+      minutes: Math.round(PASSWORD_LINK_TTL_MS / 60_000),
+    }),
+    backMenu(turn),
+  );
 }
 
 // --- notifications ----------------------------------------------------------------------
@@ -286,6 +319,8 @@ export const accountJourney: Journey = {
           return showLinkCode(turn);
         case 'notif':
           return notifications(turn, first, second);
+        case 'password':
+          return showPasswordLink(turn);
         case 'delete':
           return askDelete(turn);
         case 'deleteok':

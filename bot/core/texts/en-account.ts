@@ -17,6 +17,7 @@ export const accountTexts = {
   enterCodeButton: '🔢 Enter a link code',
   notificationsButton: '🔔 Notifications',
   teamButton: '👥 Team',
+  apiPasswordButton: '🔑 Set a password for the API',
   deleteButton: '🗑 Delete account',
   backToAccount: '⬅️ Account',
 
@@ -42,6 +43,13 @@ export const accountTexts = {
     'Type the 8-character link code you got in your other chat (Account → Link), e.g. ABCD-EFGH. (/cancel to stop)',
   linked: (email: string) =>
     `Linked ✅ This chat now uses your account${email ? ` (${email})` : ''}. Everything you have is here.`,
+
+  // --- a password for the REST API ------------------------------------------------
+  apiPasswordLink: (l: { url: string; email: string; minutes: number }) =>
+    `Open this link to choose a password for the Atlantic API (your login is ${l.email}):\n${l.url}\n\nIt works once, for ${l.minutes} minutes. You type the password on that page, not here. Don't share this link: whoever opens it can set your password.`,
+  apiPasswordNeedsEmail:
+    'Verify your email address first (Change email): it becomes your login for the API.',
+  apiPasswordUnavailable: 'Setting an API password is not available here yet.',
 
   // --- notifications ---------------------------------------------------------------
   notificationsTitle: 'Notifications: tap one to switch it on or off.',

@@ -1,10 +1,17 @@
 /**
  * The account journey with real accounts, mail (SMTP capture) and the
  * database: changing email with a mailed code, linking a WhatsApp chat with a
- * one-time code, notification preferences, and deleting the account.
+ * one-time code, notification preferences, setting a password for the REST
+ * API through a single-use link, and deleting the account.
  */
 import { describe, expect, it } from '@jest/globals';
-import { describeAccountDeletion, getAccountView } from '../../../core/accounts/index.js';
+import {
+  checkPassword,
+  describeAccountDeletion,
+  getAccountView,
+  inspectPasswordLink,
+  resetPasswordWithLink,
+} from '../../../core/accounts/index.js';
 import { getPreferences } from '../../../core/notifications.js';
 import { Account } from '../../../models/account.js';
 import { ChannelIdentity } from '../../../models/channel-identity.js';
@@ -171,5 +178,73 @@ describe('deleting the account', () => {
     await user.press('Delete account');
     expect(textOf(await user.press('Keep my account'))).toContain('Your account');
     expect((await Account.findById(accountId).lean())?.status).toBe('active');
+  });
+});
+
+describe('a password for the API', () => {
+  const linkIn = (text: string): URL => {
+    const found = /(http:\/\/atlantic\.test\/account\/reset-password\?token=[\w-]+)/.exec(text);
+    if (!found?.[1]) throw new Error(`no link in: ${text}`);
+    return new URL(found[1]);
+  };
+  const ctx = () => ({
+    clock: h.payments.clock,
+    mailer: h.mailer,
+    publicUrl: 'http://atlantic.test',
+  });
+
+  it('sends a single-use link to the set-password page; the password chosen there logs in', async () => {
+    const address = newEmail();
+    const user = await h.signedUp(address);
+    const accountId = await accountOf(user);
+    await user.command('account');
+    const shown = textOf(await user.press('Set a password for the API'));
+    expect(shown).toContain(`your login is ${address}`);
+    expect(shown).toContain('It works once, for 30 minutes.');
+    const token = linkIn(shown).searchParams.get('token') ?? '';
+
+    // The page the link opens knows the account; nothing is set until the form is sent.
+    expect(await inspectPasswordLink(ctx(), token)).toMatchObject({
+      accountId,
+      email: address,
+      purpose: 'password_set',
+    });
+    await expect(
+      checkPassword(ctx(), { email: address, password: 'tidal basin 2077' }),
+    ).rejects.toMatchObject({ details: { reason: 'INVALID_CREDENTIALS' } });
+
+    await resetPasswordWithLink(ctx(), token, 'tidal basin 2077');
+    expect(await checkPassword(ctx(), { email: address, password: 'tidal basin 2077' })).toEqual({
+      accountId,
+    });
+    // Once only.
+    await expect(resetPasswordWithLink(ctx(), token, 'other harbour 88')).rejects.toMatchObject({
+      details: { reason: 'LINK_USED' },
+    });
+  });
+
+  it('replaces the previous link when asked again: only the newest works', async () => {
+    const user = await h.signedUp();
+    await user.command('account');
+    const first = linkIn(textOf(await user.press('Set a password for the API')));
+    await user.command('account');
+    const second = linkIn(textOf(await user.press('Set a password for the API')));
+    expect(second.href).not.toBe(first.href);
+    await expect(
+      inspectPasswordLink(ctx(), first.searchParams.get('token') ?? ''),
+    ).rejects.toMatchObject({ details: { reason: 'LINK_INVALID' } });
+    await expect(
+      inspectPasswordLink(ctx(), second.searchParams.get('token') ?? ''),
+    ).resolves.toMatchObject({ purpose: 'password_set' });
+  });
+
+  it('stops working after 30 minutes', async () => {
+    const user = await h.signedUp();
+    await user.command('account');
+    const link = linkIn(textOf(await user.press('Set a password for the API')));
+    h.payments.clock.advanceBy({ minutes: 31 });
+    await expect(
+      resetPasswordWithLink(ctx(), link.searchParams.get('token') ?? '', 'tidal basin 2077'),
+    ).rejects.toMatchObject({ details: { reason: 'LINK_EXPIRED' } });
   });
 });
