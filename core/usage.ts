@@ -378,3 +378,24 @@ export async function removeGatewayPresence(
 ): Promise<void> {
   await gatewayPresenceModelOn(connectionOf(options)).deleteOne({ _id: gatewayId });
 }
+
+/**
+ * Connected seconds on the ALL_LOCATIONS rows of the hours that end after
+ * `since` (the chat's Usage screen and GET /me/usage). The hour a plan was
+ * activated in counts: it began before the period, but the time in it was
+ * connected on this plan.
+ */
+export function connectedSecondsSince(
+  rows: readonly { hourStart: Date; location: string; connectedSeconds: number }[],
+  since: Date,
+): number {
+  const hourMs = 3_600_000;
+  return Math.floor(
+    rows
+      .filter(
+        (row) =>
+          row.location === ALL_LOCATIONS && row.hourStart.getTime() + hourMs > since.getTime(),
+      )
+      .reduce((sum, row) => sum + row.connectedSeconds, 0),
+  );
+}

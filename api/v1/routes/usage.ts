@@ -11,7 +11,12 @@ import { paygCostSoFar } from '../../../core/payg.js';
 import { getPlan } from '../../../core/plans.js';
 import { getQuotaUsage } from '../../../core/quota.js';
 import { currentQuotaWindow, getCurrentSubscription } from '../../../core/subscriptions.js';
-import { ALL_LOCATIONS, listUsageBuckets, listUsageSessions } from '../../../core/usage.js';
+import {
+  ALL_LOCATIONS,
+  connectedSecondsSince,
+  listUsageBuckets,
+  listUsageSessions,
+} from '../../../core/usage.js';
 import { protocols } from '../../../models/plan.js';
 import { jsonRoute, type AnyRoute, type ApiDeps } from '../route.js';
 import { currency, refusal } from '../schemas.js';
@@ -118,25 +123,6 @@ export async function entitlementsFor(accountId: string, deps: ApiDeps): Promise
 
 function startOfUtcDay(at: Date): Date {
   return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
-}
-
-/**
- * Connected seconds on the ALL_LOCATIONS rows of the hours that end after
- * `since`, whole seconds. The hour a plan was activated in counts: it began
- * before the period, but the time in it was connected on this plan.
- */
-function connectedSeconds(
-  rows: readonly { hourStart: Date; location: string; connectedSeconds: number }[],
-  since: Date,
-): number {
-  return Math.floor(
-    rows
-      .filter(
-        (row) =>
-          row.location === ALL_LOCATIONS && row.hourStart.getTime() + HOUR_MS > since.getTime(),
-      )
-      .reduce((sum, row) => sum + row.connectedSeconds, 0),
-  );
 }
 
 const quotaView = z.object({
@@ -297,9 +283,9 @@ export const usageRoutes: AnyRoute[] = [
           planCode === null ? ('none' as const) : isPayg ? ('payg' as const) : ('quota' as const),
         quota,
         connected: {
-          periodSeconds: connectedSeconds(buckets30, periodStart),
+          periodSeconds: connectedSecondsSince(buckets30, periodStart),
           periodStart,
-          todaySeconds: connectedSeconds(buckets30, today),
+          todaySeconds: connectedSecondsSince(buckets30, today),
         },
         payg,
         wallet:

@@ -8,6 +8,7 @@ import { paygCostSoFar } from '../../../core/payg.js';
 import { getQuotaUsage } from '../../../core/quota.js';
 import {
   ALL_LOCATIONS,
+  connectedSecondsSince,
   listAuthFailures,
   listRecentRefusals,
   listUsageBuckets,
@@ -94,9 +95,7 @@ async function showUsage(turn: Turn): Promise<void> {
       );
     }
   }
-  const seconds = buckets30
-    .filter((row) => row.location === ALL_LOCATIONS && row.hourStart >= since)
-    .reduce((sum, row) => sum + row.connectedSeconds, 0);
+  const seconds = connectedSecondsSince(buckets30, since);
   lines.push(turn.t.usageConnected(formatDuration(seconds)));
   lines.push('');
   if (sessions.length === 0) {
