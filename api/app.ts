@@ -9,6 +9,7 @@ import { pinoHttp } from 'pino-http';
 import { Histogram, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { newRequestId } from '../lib/ids.js';
+import { redactSecrets } from '../lib/logger.js';
 import { errorResponse } from './errors.js';
 
 export interface AppOptions {
@@ -64,6 +65,14 @@ export function createApp(options: AppOptions): express.Express {
         },
         // Health probes and scrapes every few seconds would drown the log.
         autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+        // Links in mail carry single-use secrets in the query (?token=): never log them.
+        serializers: {
+          req: (req: { url?: string; query?: unknown }) => ({
+            ...req,
+            url: redactUrlSecrets(req.url),
+            query: redactSecrets(req.query),
+          }),
+        },
       }),
     ),
   );
@@ -101,6 +110,11 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use(errorHandler);
   return app;
+}
+
+/** `/account/reset-password?token=[redacted]`: the path and harmless parameters stay readable. */
+export function redactUrlSecrets(url: string | undefined): string | undefined {
+  return url?.replace(/([?&](?:token|code)=)[^&#]*/gi, '$1[redacted]');
 }
 
 export function requestIdOf(req: Request): string {
