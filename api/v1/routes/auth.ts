@@ -44,6 +44,32 @@ import { accountView } from './account.js';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
+/**
+ * Limits per client IP are loose: many customers reach us through mobile
+ * carriers' shared addresses (CGNAT). The limits per email address are the
+ * tight ones; they hold however many addresses an attacker has.
+ */
+export const AUTH_LIMITS = {
+  registerPerIp: [
+    { max: 10, windowMs: 10 * MINUTE },
+    { max: 100, windowMs: 24 * HOUR },
+  ],
+  registerPerEmail: [{ max: 3, windowMs: HOUR }],
+  loginPerIp: [
+    { max: 20, windowMs: MINUTE },
+    { max: 300, windowMs: HOUR },
+  ],
+  loginPerEmail: [{ max: 10, windowMs: 15 * MINUTE }],
+  forgotPerIp: [
+    { max: 10, windowMs: 15 * MINUTE },
+    { max: 100, windowMs: 24 * HOUR },
+  ],
+  forgotPerEmail: [
+    { max: 3, windowMs: HOUR },
+    { max: 10, windowMs: 24 * HOUR },
+  ],
+} as const;
+
 const email = z.string().max(254).describe('The account email address (any case).');
 /** Strength is checked by core, which names the rule broken; here only the bounds. */
 const password = z.string().min(1).max(1_000);
@@ -104,11 +130,8 @@ export const authRoutes: AnyRoute[] = [
     status: 201,
     rateLimit: {
       name: 'register',
-      perIp: [
-        { max: 5, windowMs: 10 * MINUTE },
-        { max: 20, windowMs: 24 * HOUR },
-      ],
-      perAccount: { rules: [{ max: 3, windowMs: HOUR }], subject: bodyEmail },
+      perIp: AUTH_LIMITS.registerPerIp,
+      perAccount: { rules: AUTH_LIMITS.registerPerEmail, subject: bodyEmail },
     },
     body: z.object({
       email,
@@ -202,11 +225,8 @@ export const authRoutes: AnyRoute[] = [
     access: 'public',
     rateLimit: {
       name: 'login',
-      perIp: [
-        { max: 20, windowMs: MINUTE },
-        { max: 200, windowMs: HOUR },
-      ],
-      perAccount: { rules: [{ max: 10, windowMs: 15 * MINUTE }], subject: bodyEmail },
+      perIp: AUTH_LIMITS.loginPerIp,
+      perAccount: { rules: AUTH_LIMITS.loginPerEmail, subject: bodyEmail },
     },
     body: z.object({ email, password }),
     response: loggedIn,
@@ -324,17 +344,8 @@ export const authRoutes: AnyRoute[] = [
     status: 202,
     rateLimit: {
       name: 'forgot',
-      perIp: [
-        { max: 5, windowMs: 15 * MINUTE },
-        { max: 30, windowMs: 24 * HOUR },
-      ],
-      perAccount: {
-        rules: [
-          { max: 3, windowMs: HOUR },
-          { max: 10, windowMs: 24 * HOUR },
-        ],
-        subject: bodyEmail,
-      },
+      perIp: AUTH_LIMITS.forgotPerIp,
+      perAccount: { rules: AUTH_LIMITS.forgotPerEmail, subject: bodyEmail },
     },
     body: z.object({ email }),
     response: message,

@@ -6,6 +6,7 @@
  * per email with Retry-After, links that work once and expire).
  */
 import { describe, expect, it } from '@jest/globals';
+import { AUTH_LIMITS } from '../../../api/v1/routes/auth.js';
 import { TERMS_VERSION } from '../../../core/accounts/index.js';
 import { Account } from '../../../models/account.js';
 import { useApiHarness } from '../../support/api.js';
@@ -150,7 +151,7 @@ describe('POST /auth/register', () => {
 
   it('limits registrations per IP (429 with Retry-After)', async () => {
     const c = client(api);
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < AUTH_LIMITS.registerPerIp[0].max; i++) {
       const res = await c.call('post', '/auth/register', {
         json: { email: newAddress(), password: GOOD_PASSWORD, acceptTerms: true },
       });
@@ -170,7 +171,7 @@ describe('POST /auth/register', () => {
 
   it('limits attempts per email across IPs', async () => {
     const email = newAddress();
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < AUTH_LIMITS.registerPerEmail[0].max; i++) {
       const res = await client(api).call('post', '/auth/register', {
         json: { email, password: 'short', acceptTerms: true },
       });
@@ -380,7 +381,7 @@ describe('POST /auth/login', () => {
 
   it('limits attempts per email from many IPs: the right password is refused too once reached', async () => {
     const { email } = await register();
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < AUTH_LIMITS.loginPerEmail[0].max; i++) {
       const res = await client(api).call('post', '/auth/login', {
         json: { email, password: `wrong guess ${i}x` },
       });
@@ -404,7 +405,7 @@ describe('POST /auth/login', () => {
 
   it('limits attempts per IP across emails', async () => {
     const c = client(api);
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < AUTH_LIMITS.loginPerIp[0].max; i++) {
       const res = await c.call('post', '/auth/login', {
         json: { email: newAddress(), password: GOOD_PASSWORD },
       });
