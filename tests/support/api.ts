@@ -15,12 +15,12 @@ import { createTokenSigner } from '../../api/v1/tokens.js';
 import { startLoginSession } from '../../core/accounts/login-sessions.js';
 import type { ConfiguredAdmins } from '../../core/admin/index.js';
 import { createLogger } from '../../lib/logger.js';
-import { createMailer, type Mailer } from '../../lib/mailer.js';
+import type { Mailer } from '../../lib/mailer.js';
 import { createMetricsRegistry } from '../../lib/metrics.js';
 import { Account } from '../../models/account.js';
 import { PROXY } from './bot.js';
 import { usePaymentsHarness, type PaymentsHarness } from './payments.js';
-import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+import { startSmtpCapture, testMailer, type SmtpCapture } from './smtp-capture.js';
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop';
 
@@ -90,13 +90,7 @@ export function useApiHarness(
 
   beforeAll(async () => {
     smtp = await startSmtpCapture();
-    mailer = createMailer({
-      smtpUrl: smtp.url,
-      from: 'Atlantic <no-reply@atlantic.test>',
-      dataDir: '/tmp',
-      isProduction: false,
-      logger,
-    });
+    mailer = testMailer(smtp);
     deps = {
       clock: payments.clock,
       tokens: createTokenSigner(JWT_SECRET, payments.clock),

@@ -9,9 +9,9 @@ import { createConversation, type Conversation } from '../../bot/core/index.js';
 import type { ConfiguredAdmins } from '../../bot/core/conversation.js';
 import type { ChatIdentity, Inbound, Outbound } from '../../bot/core/types.js';
 import { createLogger } from '../../lib/logger.js';
-import { createMailer, type Mailer } from '../../lib/mailer.js';
+import type { Mailer } from '../../lib/mailer.js';
 import { usePaymentsHarness, type PaymentsHarness } from './payments.js';
-import { startSmtpCapture, type SmtpCapture } from './smtp-capture.js';
+import { startSmtpCapture, testMailer, type SmtpCapture } from './smtp-capture.js';
 
 export interface ChatUser {
   readonly identity: ChatIdentity;
@@ -60,13 +60,7 @@ export function useBotHarness(options: { admins?: ConfiguredAdmins } = {}): BotH
 
   beforeAll(async () => {
     smtp = await startSmtpCapture();
-    mailer = createMailer({
-      smtpUrl: smtp.url,
-      from: 'Atlantic <no-reply@atlantic.test>',
-      dataDir: '/tmp',
-      isProduction: false,
-      logger,
-    });
+    mailer = testMailer(smtp);
     conversation = createConversation({
       clock: payments.clock,
       payments: payments.payments,

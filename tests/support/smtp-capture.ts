@@ -7,6 +7,8 @@ import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
 import { SMTPServer } from 'smtp-server';
+import { createLogger } from '../../lib/logger.js';
+import { createMailer, type Mailer } from '../../lib/mailer.js';
 
 export interface CapturedMail {
   /** Envelope sender (MAIL FROM). */
@@ -223,4 +225,15 @@ function parseMail(raw: string, envelopeFrom: string, envelopeTo: string[]): Cap
     html: htmlPart ? decodeBody(htmlPart) : undefined,
     raw,
   };
+}
+
+/** Our real mailer (nodemailer over SMTP), sending to the capture server. */
+export function testMailer(smtp: Pick<SmtpCapture, 'url'>): Mailer {
+  return createMailer({
+    smtpUrl: smtp.url,
+    from: 'Atlantic <no-reply@atlantic.test>',
+    dataDir: '/tmp',
+    isProduction: false,
+    logger: createLogger({ level: 'silent' }),
+  });
 }

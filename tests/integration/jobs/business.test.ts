@@ -12,16 +12,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { createTelegramBot } from '../../../bot/telegram/bot.js';
-import { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
-import { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
-import { createConversation } from '../../../bot/core/index.js';
+import type { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
+import type { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
 import {
   accountForIdentity,
   createLinkCode,
   redeemLinkCode,
 } from '../../../core/accounts/index.js';
-import { EmailDeliverer } from '../../../core/email/deliver.js';
+import type { EmailDeliverer } from '../../../core/email/deliver.js';
 import { addExit, addLocation } from '../../../core/locations.js';
 import { closePaygHours, listPaygHours } from '../../../core/payg.js';
 import { updatePlan } from '../../../core/plans.js';
@@ -43,7 +41,6 @@ import { listRecentRefusals } from '../../../core/usage.js';
 import { getWallet, reconcileAndAlert } from '../../../core/wallet.js';
 import { runUsageAlerts } from '../../../jobs/usage.js';
 import { createLogger } from '../../../lib/logger.js';
-import { createMailer } from '../../../lib/mailer.js';
 import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { Account } from '../../../models/account.js';
 import { LedgerEntry } from '../../../models/ledger-entry.js';
@@ -52,10 +49,12 @@ import { Subscription, type SubscriptionRecord } from '../../../models/subscript
 import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
-import { startSmtpCapture, type SmtpCapture } from '../../support/smtp-capture.js';
-import { startTelegramEmulator, type TelegramEmulator } from '../../support/telegram-emulator.js';
+import type { SmtpCapture } from '../../support/smtp-capture.js';
+import type { TelegramEmulator } from '../../support/telegram-emulator.js';
 import { waitUntil } from '../proxy/access/harness.js';
-import { FakeSocket, shownText } from '../whatsapp/fake-socket.js';
+import { startChannelDeliverers, type ChannelDeliverers } from './channel-deliverers.js';
+import type { FakeSocket } from '../whatsapp/fake-socket.js';
+import { shownText } from '../whatsapp/fake-socket.js';
 import {
   connectTunnel,
   socksTunnel,
@@ -75,7 +74,8 @@ let emulator: TelegramEmulator;
 let email: EmailDeliverer;
 let telegram: TelegramDeliverer;
 let whatsapp: WhatsAppDeliverer;
-const whatsappSocket = new FakeSocket();
+let whatsappSocket: FakeSocket;
+let channels: ChannelDeliverers;
 let role: ProxyRole;
 let website: DownloadServer;
 
@@ -84,8 +84,7 @@ let website: DownloadServer;
 afterAll(async () => {
   await role.stop();
   await website.close();
-  await emulator.stop();
-  await smtp.stop();
+  await channels.stop();
 });
 useTestDatabase();
 // Near real time: the outbox and the codes have TTL indexes swept by real time.
@@ -94,51 +93,10 @@ const h = usePaymentsHarness({
 });
 
 beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  emulator = await startTelegramEmulator({ token: TOKEN });
+  channels = await startChannelDeliverers(h, { token: TOKEN, name: 'tick' });
+  ({ smtp, emulator, email, telegram, whatsapp } = channels);
+  whatsappSocket = channels.socket;
   website = await startDownloadServer();
-  const mailer = createMailer({
-    smtpUrl: smtp.url,
-    from: 'Atlantic <no-reply@atlantic.test>',
-    dataDir: '/tmp',
-    isProduction: false,
-    logger,
-  });
-  email = new EmailDeliverer({ mailer, clock: h.clock, logger, workerId: 'tick-email' });
-  const conversation = createConversation({
-    clock: h.clock,
-    payments: h.payments,
-    settings: h.settings,
-    mailer,
-    logger,
-    proxy: {
-      host: 'p',
-      socksPort: 1,
-      httpPort: 2,
-      policy: { httpsOnlyPorts: [443], blockedPorts: [] },
-    },
-  });
-  const bot = createTelegramBot({
-    token: TOKEN,
-    apiRoot: emulator.apiRoot,
-    conversation,
-    logger,
-    botInfo: emulator.botInfo,
-  });
-  telegram = new TelegramDeliverer({
-    bot,
-    clock: h.clock,
-    logger,
-    workerId: 'tick-telegram',
-    adminChatIds: () => Promise.resolve([]),
-  });
-  whatsapp = new WhatsAppDeliverer({
-    socket: () => whatsappSocket,
-    clock: h.clock,
-    logger,
-    workerId: 'tick-whatsapp',
-    adminNumbers: () => Promise.resolve([]),
-  });
 
   // The business as an admin set it up: one location with a direct exit, and
   // a Starter plan whose week holds 4 MB.

@@ -7,39 +7,36 @@
  * email texts of the weekly summary and the two forecasts.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createConversation } from '../../../bot/core/index.js';
-import { createTelegramBot } from '../../../bot/telegram/bot.js';
-import { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
-import { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
+import type { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
+import type { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
 import {
   accountForIdentity,
   createLinkCode,
   redeemLinkCode,
 } from '../../../core/accounts/index.js';
-import { EmailDeliverer } from '../../../core/email/deliver.js';
+import type { EmailDeliverer } from '../../../core/email/deliver.js';
 import { renderEmail } from '../../../core/email/render.js';
 import { notify } from '../../../core/notifications.js';
-import { createLogger } from '../../../lib/logger.js';
-import { createMailer } from '../../../lib/mailer.js';
 import { Account } from '../../../models/account.js';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
-import { startSmtpCapture, type SmtpCapture } from '../../support/smtp-capture.js';
-import { startTelegramEmulator, type TelegramEmulator } from '../../support/telegram-emulator.js';
-import { FakeSocket, shownText } from '../whatsapp/fake-socket.js';
+import type { SmtpCapture } from '../../support/smtp-capture.js';
+import type { TelegramEmulator } from '../../support/telegram-emulator.js';
+import { startChannelDeliverers, type ChannelDeliverers } from './channel-deliverers.js';
+import type { FakeSocket } from '../whatsapp/fake-socket.js';
+import { shownText } from '../whatsapp/fake-socket.js';
 
 const TOKEN = '999001:notices';
-const logger = createLogger({ level: 'silent' });
 let smtp: SmtpCapture;
 let emulator: TelegramEmulator;
 let email: EmailDeliverer;
 let telegram: TelegramDeliverer;
 let whatsapp: WhatsAppDeliverer;
-const socket = new FakeSocket();
+let socket: FakeSocket;
+let channels: ChannelDeliverers;
 
 afterAll(async () => {
-  await emulator.stop();
-  await smtp.stop();
+  await channels.stop();
 });
 useTestDatabase();
 // Near real time: the outbox has a TTL index swept by real time.
@@ -48,50 +45,8 @@ const h = usePaymentsHarness({
 });
 
 beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  emulator = await startTelegramEmulator({ token: TOKEN });
-  const mailer = createMailer({
-    smtpUrl: smtp.url,
-    from: 'Atlantic <no-reply@atlantic.test>',
-    dataDir: '/tmp',
-    isProduction: false,
-    logger,
-  });
-  email = new EmailDeliverer({ mailer, clock: h.clock, logger, workerId: 'n-email' });
-  const conversation = createConversation({
-    clock: h.clock,
-    payments: h.payments,
-    settings: h.settings,
-    mailer,
-    logger,
-    proxy: {
-      host: 'p',
-      socksPort: 1,
-      httpPort: 2,
-      policy: { httpsOnlyPorts: [443], blockedPorts: [] },
-    },
-  });
-  const bot = createTelegramBot({
-    token: TOKEN,
-    apiRoot: emulator.apiRoot,
-    conversation,
-    logger,
-    botInfo: emulator.botInfo,
-  });
-  telegram = new TelegramDeliverer({
-    bot,
-    clock: h.clock,
-    logger,
-    workerId: 'n-telegram',
-    adminChatIds: () => Promise.resolve([]),
-  });
-  whatsapp = new WhatsAppDeliverer({
-    socket: () => socket,
-    clock: h.clock,
-    logger,
-    workerId: 'n-whatsapp',
-    adminNumbers: () => Promise.resolve([]),
-  });
+  channels = await startChannelDeliverers(h, { token: TOKEN, name: 'n' });
+  ({ smtp, emulator, email, telegram, whatsapp, socket } = channels);
 });
 
 async function deliverAll(): Promise<void> {
