@@ -94,7 +94,8 @@ export async function grantData(
     );
   }
   const quota = plan.quota;
-  const key = `admin-grant:${requestId}`;
+  // Scoped by admin: two admins who happen to pick the same request id both give.
+  const key = `admin-grant:${ctx.actor.accountId}:${requestId}`;
   return audited(
     ctx,
     entry(

@@ -201,6 +201,14 @@ describe('/grant', () => {
     });
   });
 
+  it('counts a request id per admin: two admins who pick the same id both give', async () => {
+    const { accountId, email } = await h.customer({ planCode: 'starter' });
+    const other = await h.admin();
+    await grantData(h.ctx(admin), { user: email, bytes: 1 * GB, requestId: 'same-id' });
+    await grantData(h.ctx(other), { user: email, bytes: 2 * GB, requestId: 'same-id' });
+    expect((await getQuotaUsage(accountId, clock.now()))?.addedBytes).toBe(3 * GB);
+  });
+
   it('refuses data and days where there is nothing to add them to (pay as you go, no plan)', async () => {
     const ctx = h.ctx(admin);
     const payg = await h.customer();
