@@ -70,16 +70,29 @@ export async function recordAudit(
   }
 }
 
-/** The newest entries first, optionally about one target or by one actor. */
+/**
+ * The newest entries first, filtered by who, what, about what and through
+ * which channel; `before` pages back (the `at` of the last entry seen).
+ */
 export async function listAudit(
-  filter: { target?: { kind: string; id: string }; actor?: AuditActor; limit?: number } = {},
+  filter: {
+    target?: { kind?: string | undefined; id?: string | undefined };
+    actor?: AuditActor;
+    action?: string;
+    channel?: AuditChannel;
+    before?: Date;
+    limit?: number;
+  } = {},
 ): Promise<AuditView[]> {
   const query: Record<string, unknown> = {};
   if (filter.target) {
-    query['target.kind'] = filter.target.kind;
-    query['target.id'] = filter.target.id;
+    if (filter.target.kind !== undefined) query['target.kind'] = filter.target.kind;
+    if (filter.target.id !== undefined) query['target.id'] = filter.target.id;
   }
   if (filter.actor !== undefined) query.actor = filter.actor;
+  if (filter.action !== undefined) query.action = filter.action;
+  if (filter.channel !== undefined) query.channel = filter.channel;
+  if (filter.before !== undefined) query.at = { $lt: filter.before };
   const entries = await AuditEntry.find(query)
     .sort({ at: -1, _id: -1 })
     .limit(Math.min(Math.max(filter.limit ?? 50, 1), 500))

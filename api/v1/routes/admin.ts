@@ -53,7 +53,7 @@ import {
   type AdminPaymentLine,
   type MoneyWindow,
 } from '../../../core/admin/index.js';
-import { recordAudit } from '../../../core/audit.js';
+import { listAudit, recordAudit } from '../../../core/audit.js';
 import { getRefundByKey } from '../../../core/payments/refunds.js';
 import { businessSettingsSchema, type Settings } from '../../../core/settings.js';
 import { DomainError } from '../../../lib/errors.js';
@@ -1012,17 +1012,16 @@ export const adminRoutes: AnyRoute[] = [
     }),
     response: z.object({ entries: z.array(auditView) }),
     async handler({ query, caller, deps }) {
-      const filter: Record<string, unknown> = {};
-      if (query.actor !== undefined) filter.actor = query.actor.toLowerCase();
-      if (query.action !== undefined) filter.action = query.action;
-      if (query.targetKind !== undefined) filter['target.kind'] = query.targetKind;
-      if (query.targetId !== undefined) filter['target.id'] = query.targetId;
-      if (query.channel !== undefined) filter.channel = query.channel;
-      if (query.before !== undefined) filter.at = { $lt: query.before };
-      const entries = await AuditEntry.find(filter)
-        .sort({ at: -1, _id: -1 })
-        .limit(query.limit)
-        .lean<AuditEntryRecord[]>();
+      const entries = await listAudit({
+        ...(query.actor !== undefined ? { actor: query.actor.toLowerCase() } : {}),
+        ...(query.action !== undefined ? { action: query.action } : {}),
+        ...(query.targetKind !== undefined || query.targetId !== undefined
+          ? { target: { kind: query.targetKind, id: query.targetId } }
+          : {}),
+        ...(query.channel !== undefined ? { channel: query.channel } : {}),
+        ...(query.before !== undefined ? { before: query.before } : {}),
+        limit: query.limit,
+      });
       const ctx = adminCtx(caller, deps);
       await recordAudit(
         {
@@ -1040,17 +1039,7 @@ export const adminRoutes: AnyRoute[] = [
         },
         { clock: deps.clock },
       );
-      return {
-        entries: entries.map((entry) => ({
-          id: String(entry._id),
-          actor: entry.actor,
-          channel: entry.channel,
-          action: entry.action,
-          target: { kind: entry.target.kind, id: entry.target.id },
-          details: (entry.details ?? {}) as Record<string, unknown>,
-          at: entry.at,
-        })),
-      };
+      return { entries };
     },
   }),
 ];
