@@ -10,8 +10,8 @@ import { formatMoney, isCurrency, type Currency } from '../../lib/money.js';
 import type { ClaimedDelivery } from '../../core/notifications.js';
 import { getInvoiceByPaymentReference } from '../../core/invoices.js';
 import { renderInvoicePdf } from '../../core/invoice-pdf.js';
-import { gbText } from '../../core/plans.js';
 import type { NotificationEvent } from '../../models/notification.js';
+import { formatBytes } from '../render/gauges.js';
 import type { Texts } from './texts/index.js';
 import type { Menu, Outbound } from './types.js';
 
@@ -136,7 +136,7 @@ export async function renderNotice(t: Texts, delivery: ClaimedDelivery): Promise
       return text(
         t.notice.weeklySummary({
           week: str(data.week),
-          used: gbText(num(data.usedBytes)),
+          used: formatBytes(num(data.usedBytes)),
           planCode: str(data.planCode),
           renewsAt: day(data.renewsAt),
           endsAt: day(data.endsAt),

@@ -302,7 +302,7 @@ describe('the business across weeks', () => {
     expect(summaries.map((n): unknown => n.data)).toEqual([
       expect.objectContaining({ usedBytes: STARTER_QUOTA, planCode: 'starter' }),
     ]);
-    expect(said(new RegExp(`Your week ${week}`))).toEqual(once);
+    expect(said(new RegExp(`Your week ${week}: 4 MB `))).toEqual(once);
     expect(mailsTo(address, new RegExp(`^Your week ${week}: 4 MB used$`))).toBe(1);
   });
 
