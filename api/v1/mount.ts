@@ -79,6 +79,7 @@ async function serve(route: AnyRoute, req: Request, res: Response, deps: ApiDeps
 
   const params = parse(route.params, req.params, 'params');
   const query = parse(route.query, req.query, 'query');
+  if (route.headers) parse(route.headers, req.headers, 'headers');
   const body = parse(route.body, req.body ?? {}, 'body');
 
   const perAccount = route.rateLimit?.perAccount;

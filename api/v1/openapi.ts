@@ -48,7 +48,10 @@ const errorSchema: JsonSchema = {
   },
 };
 
-function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): JsonSchema[] {
+function parameters(
+  schema: z.ZodType | undefined,
+  where: 'path' | 'query' | 'header',
+): JsonSchema[] {
   if (!schema) return [];
   const json = toSchema(schema, 'input');
   const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
@@ -91,7 +94,11 @@ function operation(route: AnyRoute): JsonSchema {
     ...(route.description ? { description: route.description } : {}),
     tags: [route.tag],
     security: route.access === 'public' ? [] : [{ bearerAuth: [] }],
-    parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
+    parameters: [
+      ...parameters(route.params, 'path'),
+      ...parameters(route.query, 'query'),
+      ...parameters(route.headers, 'header'),
+    ],
     ...(route.body
       ? {
           requestBody: {

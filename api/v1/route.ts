@@ -114,6 +114,8 @@ interface RouteBase<
   rateLimit?: RateLimitSpec<z.output<BS>>;
   params?: PS;
   query?: QS;
+  /** Request headers the route reads (lower-case names), validated and described; read them with `header()`. */
+  headers?: z.ZodObject;
   body?: BS;
   /** Success status (default 200; 201 for creations, 204 for no body). */
   status?: 200 | 201 | 202 | 204;

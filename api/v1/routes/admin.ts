@@ -92,6 +92,15 @@ const requestIdField = z
     'Makes a repeat the same action, done once. Or send it as the Idempotency-Key header. One of the two is required.',
   );
 
+/** The Idempotency-Key header, described in the OpenAPI document. */
+const idempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(REQUEST_ID, 'must be 1 to 64 letters, digits and dashes')
+    .optional()
+    .describe('The request id, instead of body.requestId: a repeat is the same action, done once.'),
+});
+
 /** The request id from the body or the Idempotency-Key header (VALIDATION_FAILED without one). */
 function requestIdOf(
   body: { requestId?: string | undefined },
@@ -466,6 +475,7 @@ export const adminRoutes: AnyRoute[] = [
     description:
       'Adds bytes (GB = 10^9 bytes) to the current quota window of the customer (a team seat: give it to the owner). Once per request id. Recorded as grant.data.',
     access: 'admin',
+    headers: idempotencyHeaders,
     params: accountIdParams,
     body: z.object({
       bytes: z.number().int().min(1).max(MAX_GRANT_BYTES),
@@ -498,6 +508,7 @@ export const adminRoutes: AnyRoute[] = [
     description:
       'Moves the date that ends access: the paid period, the trial or the grace period (pay as you go has none). Once per request id (a repeat answers changed: false). Recorded as grant.days.',
     access: 'admin',
+    headers: idempotencyHeaders,
     params: accountIdParams,
     body: z.object({
       days: z.number().int().min(1).max(MAX_EXTEND_DAYS),
@@ -620,6 +631,7 @@ export const adminRoutes: AnyRoute[] = [
     description:
       "To the card (through Paystack) or into the customer's wallet; by default everything still refundable. Once per request id. 409 with details.reason EXCEEDS_REFUNDABLE, ALREADY_SPENT, NOTHING_LEFT or NOT_PAID when it cannot be done. Recorded as refund.requested (refund.requested.failed when refused).",
     access: 'admin',
+    headers: idempotencyHeaders,
     status: 202,
     params: referenceParams,
     body: z.object({
@@ -903,6 +915,7 @@ export const adminRoutes: AnyRoute[] = [
     description:
       'Queued for each customer of the segment on their own channels (those who muted broadcasts are skipped). Once per request id; one broadcast per admin every 10 minutes, 5 a day (429). Recorded as broadcast.sent.',
     access: 'admin',
+    headers: idempotencyHeaders,
     status: 202,
     body: z.object({
       segment: segmentField,

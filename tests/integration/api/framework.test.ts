@@ -204,3 +204,13 @@ describe('catalogue', () => {
     expect(starter.data).toMatchObject({ bytes: 10_000_000_000, period: 'week' });
   });
 });
+
+describe('headers a route reads', () => {
+  it('are described as header parameters (the admin routes’ Idempotency-Key)', async () => {
+    const res = await api.call('get', '/openapi.json');
+    const grant = res.body.paths['/admin/users/{id}/grant-data'].post;
+    expect(grant.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]),
+    );
+  });
+});
