@@ -236,8 +236,17 @@ async function requirePlanFeature(accountId: string, feature: PlanFeature): Prom
         : null;
     if (plan && (plan.seats ?? 1) > 1 && !(await getSeat(accountId))) return;
   }
+  throw planFeatureRefusal(feature);
+}
+
+/**
+ * The refusal of a route that needs a plan feature (FORBIDDEN, reason
+ * PLAN_FEATURE_REQUIRED, with the upgrade that lifts it); `message` words it
+ * for a route that also serves people without the feature.
+ */
+export function planFeatureRefusal(feature: PlanFeature, message?: string): DomainError {
   const refusal = featureRefusals[feature];
-  throw new DomainError('FORBIDDEN', refusal.message, {
+  return new DomainError('FORBIDDEN', message ?? refusal.message, {
     details: {
       reason: 'PLAN_FEATURE_REQUIRED',
       feature,

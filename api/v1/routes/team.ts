@@ -10,7 +10,8 @@
  * member, who has no plan of its own) is refused FORBIDDEN PLAN_FEATURE_REQUIRED.
  */
 import { z } from 'zod';
-import { DomainError } from '../../../lib/errors.js';
+import { planFeatureRefusal } from '../mount.js';
+import type { DomainError } from '../../../lib/errors.js';
 import { getAccountView } from '../../../core/accounts/view.js';
 import { getPlan } from '../../../core/plans.js';
 import { getQuotaUsage } from '../../../core/quota.js';
@@ -144,16 +145,9 @@ async function toSeat(seat: SeatView) {
  * which members may call too and so cannot declare the feature.
  */
 function seatsRefusal(): DomainError {
-  return new DomainError(
-    'FORBIDDEN',
+  return planFeatureRefusal(
+    'seats',
     'You are not on a team. Team seats come with the Team plan: upgrade to Team to invite members, or join a team with an invite code (POST /api/v1/me/team/join).',
-    {
-      details: {
-        reason: 'PLAN_FEATURE_REQUIRED',
-        feature: 'seats',
-        upgrade: { action: 'upgrade', planCode: 'team', text: 'Upgrade to Team for seats' },
-      },
-    },
   );
 }
 
