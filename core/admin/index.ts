@@ -23,6 +23,7 @@ export {
   lookupAccount,
   resolveAccountId,
   type AccountSummary,
+  type NotificationLine,
   type PaymentLine,
   type UserReport,
 } from './users.js';

@@ -10,6 +10,7 @@ import type { Currency } from '../../lib/money.js';
 import { Account } from '../../models/account.js';
 import { ChannelIdentity, type Channel } from '../../models/channel-identity.js';
 import { GatewayPresence } from '../../models/gateway-presence.js';
+import { Notification } from '../../models/notification.js';
 import { Payment, type PaymentPurpose, type PaymentStatus } from '../../models/payment.js';
 import type { SubscriptionStatus } from '../../models/subscription.js';
 import { Wallet } from '../../models/wallet.js';
@@ -65,6 +66,55 @@ export interface UserReport {
   proxyUsername: string | null;
   openTunnels: number;
   payments: PaymentLine[];
+  /** What the customer was told lately, newest first, and how each channel fared (for support). */
+  notifications: NotificationLine[];
+}
+
+export interface NotificationLine {
+  event: string;
+  at: Date;
+  deliveries: {
+    channel: string;
+    status: string;
+    attempts: number;
+    sentAt: Date | null;
+    lastError: string | null;
+  }[];
+}
+
+const RECENT_NOTIFICATIONS = 10;
+
+interface StoredNotification {
+  event: string;
+  createdAt: Date;
+  deliveries: Record<
+    string,
+    | {
+        channel: string;
+        status: string;
+        attempts: number;
+        sentAt?: Date | null;
+        lastError?: string | null;
+      }
+    | null
+    | undefined
+  >;
+}
+
+function notificationLine(n: StoredNotification): NotificationLine {
+  return {
+    event: n.event,
+    at: n.createdAt,
+    deliveries: Object.values(n.deliveries ?? {})
+      .filter((d): d is NonNullable<typeof d> => d !== null && d !== undefined)
+      .map((d) => ({
+        channel: d.channel,
+        status: d.status,
+        attempts: d.attempts,
+        sentAt: d.sentAt ?? null,
+        lastError: d.lastError ?? null,
+      })),
+  };
 }
 
 interface StoredAccount {
@@ -213,22 +263,34 @@ export async function findUser(ctx: AdminContext, query: string): Promise<UserRe
   await requireAdmin(ctx, 'user.view');
   const id = await resolveAccountId(query);
   const now = ctx.clock.now();
-  const [{ account, flags }, subscription, seat, wallet, credentials, tunnels, payments] =
-    await Promise.all([
-      summary(id),
-      getCurrentSubscription(id),
-      getSeat(id),
-      Wallet.findOne({ accountId: id }, { balanceMinor: 1, currency: 1 }).lean<{
-        balanceMinor: number;
-        currency: Currency;
-      }>(),
-      getProxyCredentials(id),
-      openTunnelsByAccount(now),
-      Payment.find({ accountId: id })
-        .sort({ createdAt: -1 })
-        .limit(RECENT_PAYMENTS)
-        .lean<StoredPayment[]>(),
-    ]);
+  const [
+    { account, flags },
+    subscription,
+    seat,
+    wallet,
+    credentials,
+    tunnels,
+    payments,
+    notifications,
+  ] = await Promise.all([
+    summary(id),
+    getCurrentSubscription(id),
+    getSeat(id),
+    Wallet.findOne({ accountId: id }, { balanceMinor: 1, currency: 1 }).lean<{
+      balanceMinor: number;
+      currency: Currency;
+    }>(),
+    getProxyCredentials(id),
+    openTunnelsByAccount(now),
+    Payment.find({ accountId: id })
+      .sort({ createdAt: -1 })
+      .limit(RECENT_PAYMENTS)
+      .lean<StoredPayment[]>(),
+    Notification.find({ accountId: id }, { event: 1, createdAt: 1, deliveries: 1 })
+      .sort({ createdAt: -1 })
+      .limit(RECENT_NOTIFICATIONS)
+      .lean<StoredNotification[]>(),
+  ]);
   // A seat's data is its owner's pool (the seat's own cap counter is the team page's business).
   const usage = await getQuotaUsage(seat ? seat.ownerAccountId : id, now);
   await recordView(ctx, 'user.viewed', { kind: 'account', id: account.id }, { query });
@@ -253,5 +315,6 @@ export async function findUser(ctx: AdminContext, query: string): Promise<UserRe
     proxyUsername: credentials?.username ?? null,
     openTunnels: tunnels.get(account.id) ?? 0,
     payments: payments.map(paymentLine),
+    notifications: notifications.map(notificationLine),
   };
 }

@@ -420,6 +420,23 @@ export const adminRoutes: AnyRoute[] = [
       proxyUsername: z.string().nullable(),
       openTunnels: z.number().int(),
       payments: z.array(paymentLine),
+      notifications: z
+        .array(
+          z.object({
+            event: z.string(),
+            at: z.date(),
+            deliveries: z.array(
+              z.object({
+                channel: z.string(),
+                status: z.string(),
+                attempts: z.number().int(),
+                sentAt: z.date().nullable(),
+                lastError: z.string().nullable(),
+              }),
+            ),
+          }),
+        )
+        .describe('What the customer was told lately, newest first, per channel.'),
     }),
     async handler({ params, caller, deps }) {
       return findUser(adminCtx(caller, deps), params.id);

@@ -375,6 +375,18 @@ async function showUser(turn: Turn, query: string): Promise<void> {
       tunnels: report.openTunnels,
       flags: report.flags.map((f) => t.flagLine(f.kind, f.reason, day(f.at))),
       payments: report.payments.map((p) => paymentText(turn, p, false)),
+      told: report.notifications.map((n) =>
+        t.toldLine(
+          when(n.at),
+          n.event,
+          n.deliveries
+            .map(
+              (d) =>
+                `${d.channel} ${d.status}${d.status === 'failed' && d.lastError ? ` (${d.lastError.slice(0, 60)})` : ''}`,
+            )
+            .join(', ') || '-',
+        ),
+      ),
     }),
     menu,
   );

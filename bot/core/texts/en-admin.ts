@@ -74,6 +74,7 @@ export const adminTexts = {
     tunnels: number;
     flags: string[];
     payments: string[];
+    told: string[];
   }) =>
     [
       `👤 ${u.email}`,
@@ -86,7 +87,11 @@ export const adminTexts = {
       ...(u.flags.length ? ['Flags:', ...u.flags] : []),
       'Latest payments:',
       ...(u.payments.length ? u.payments : ['  none']),
+      'Last told:',
+      ...(u.told.length ? u.told : ['  nothing yet']),
     ].join('\n'),
+  /** One notification in /user: "  26 Nov 14:05 UTC usage_80: telegram sent, email failed (550 …)". */
+  toldLine: (at: string, event: string, channels: string) => `  ${at} ${event}: ${channels}`,
   noEmail: '(no email yet)',
   noChats: 'none',
   noPlan: 'none',

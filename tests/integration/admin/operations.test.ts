@@ -157,6 +157,11 @@ describe('/user', () => {
       }),
     ]);
     expect(report.wallet).toEqual({ balanceMinor: 70_000, currency: 'NGN' });
+    // What the customer was told, per channel, for support.
+    const confirmed = report.notifications.find((n) => n.event === 'payment_confirmed');
+    expect(confirmed?.deliveries).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'pending', attempts: 0 }),
+    ]);
     expect(await lastAudit(admin, 'user.viewed')).toMatchObject({
       channel: 'whatsapp',
       target: { kind: 'account', id: buyer.accountId },

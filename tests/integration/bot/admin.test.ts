@@ -145,6 +145,8 @@ describe('the Telegram admin (by id in configuration)', () => {
     expect(user).toContain(`👤 ${customer.email}`);
     expect(user).toContain('Plan: starter (active');
     expect(user).toContain(customer.reference);
+    // What the customer was told, per channel (the purchase's confirmation at least).
+    expect(user).toMatch(/Last told:\n(.|\n)*payment_confirmed: .*telegram (pending|sent)/);
 
     expect(textOf(await tgAdmin.command('payments'))).toContain(customer.reference);
     expect(textOf(await tgAdmin.press('Flagged'))).toBe('No flagged payments.');
