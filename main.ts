@@ -318,6 +318,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
         allowPrivateTargets: config.proxy.allowPrivateTargets,
         httpsOnlyPorts: config.proxy.httpsOnlyPorts,
         blockedPorts: config.proxy.blockedPorts,
+        settings,
       })),
     jobs: () =>
       withEmailDelivery(

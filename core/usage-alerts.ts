@@ -157,21 +157,33 @@ export async function notifyUsageThreshold(
 
 /**
  * For the gateway, after a settle booked `bookedBytes` on `counter` (the
- * counter as the settle returned it): when that crossed a threshold, the alert
- * is written in the background (fire and forget, failures logged), so the
- * customer hears within a flush and the next sweep finds it sent. Decides
- * without I/O; uses the default thresholds (the gateway has no settings).
+ * counter as the settle returned it): when that crossed one of the business's
+ * thresholds (`settings`, read from its few-seconds cache; the defaults
+ * without one), the alert is written in the background (fire and forget,
+ * failures logged), so the customer hears within a flush and the next sweep
+ * finds it sent.
  */
 export function alertOnSettle(
   counter: CounterFigures,
   bookedBytes: number,
-  { clock, logger }: { clock: Clock; logger?: Logger | undefined },
+  {
+    clock,
+    logger,
+    settings,
+  }: {
+    clock: Clock;
+    logger?: Logger | undefined;
+    settings?: Pick<SettingsStore, 'get'> | undefined;
+  },
 ): void {
-  if (isPaygHourCounter(counter)) return;
-  const pct = thresholdCrossed(counter, bookedBytes);
-  if (pct === null) return;
-  notifyUsageThreshold(counter, pct, { clock }).catch((error: unknown) =>
-    logger?.warn({ err: error, accountId: counter.accountId, pct }, 'usage.alert_failed'),
+  if (isPaygHourCounter(counter) || bookedBytes <= 0) return;
+  const alert = async (): Promise<void> => {
+    const { thresholds } = await thresholdsFrom({ clock, ...(settings ? { settings } : {}) });
+    const pct = thresholdCrossed(counter, bookedBytes, thresholds);
+    if (pct !== null) await notifyUsageThreshold(counter, pct, { clock });
+  };
+  alert().catch((error: unknown) =>
+    logger?.warn({ err: error, accountId: counter.accountId }, 'usage.alert_failed'),
   );
 }
 

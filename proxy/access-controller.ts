@@ -53,6 +53,7 @@ import { buyPaygData, paygHourKey } from '../core/payg.js';
 import { notify } from '../core/notifications.js';
 import { openQuotaPeriod, planWindowRequest } from '../core/quota.js';
 import { alertOnSettle } from '../core/usage-alerts.js';
+import type { SettingsStore } from '../core/settings.js';
 import { currentQuotaWindow } from '../core/subscriptions.js';
 import {
   exchangeGatewayPresence,
@@ -106,6 +107,8 @@ export interface AccessControllerOptions {
   logger?: Logger;
   /** Where the access metrics are registered (lib/metrics.ts); default a private registry. */
   metrics?: Registry;
+  /** The business settings (usage-alert thresholds); the defaults without it. */
+  settings?: Pick<SettingsStore, 'get'>;
   policy: { httpsOnlyPorts: readonly number[]; blockedPorts: readonly number[] };
   /** This process's id in the presence collection, usage sessions and lease entries (default: random). */
   gatewayId?: string;
@@ -239,7 +242,8 @@ export class GatewayAccessController implements AccessController {
       buyMore: (accountId) => this.buyPaygDataFor(accountId),
       onExhausted: (accountId) => queueMicrotask(() => this.cutForQuota(accountId)),
       // Usage alerts (usage_50 .. usage_100) go out as the settle crosses them, not at the next sweep.
-      onSettled: (counter, bookedBytes) => alertOnSettle(counter, bookedBytes, shared),
+      onSettled: (counter, bookedBytes) =>
+        alertOnSettle(counter, bookedBytes, { ...shared, settings: options.settings }),
     });
     this.ipBackoff = new FailureBackoff({ clock: options.clock, ...options.authBackoff });
     this.userBackoff = new FailureBackoff({ clock: options.clock, ...options.authBackoff });

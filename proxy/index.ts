@@ -29,6 +29,8 @@ export interface ProxyRoleOptions {
   timeouts?: GatewayTimeouts;
   /** How long tunnels may run on after stop() closed the listeners. Default 10 s. */
   drainTimeoutMs?: number;
+  /** The business settings (usage-alert thresholds an admin chose); the defaults without it. */
+  settings?: AccessControllerOptions['settings'];
   /** Tuning of the access controller (tests refresh faster). */
   accessOptions?: Partial<Omit<AccessControllerOptions, 'clock' | 'logger' | 'policy'>>;
 }
@@ -43,6 +45,7 @@ export function createProxyRole(options: ProxyRoleOptions): ProxyRole {
   const logger = options.logger.child({ role: 'proxy' });
   const access = new GatewayAccessController({
     ...options.accessOptions,
+    ...(options.settings ? { settings: options.settings } : {}),
     clock: options.clock,
     logger,
     metrics: options.metrics,

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { getQuotaUsage } from '../../../core/quota.js';
+import { createSettingsStore } from '../../../core/settings.js';
 import { sweepUsageAlerts } from '../../../core/usage-alerts.js';
 import { TestClock } from '../../../lib/clock.js';
 import type { TunnelGrant } from '../../../proxy/access.js';
@@ -64,6 +65,29 @@ describe('usage alerts from the gateway', () => {
     // The sweep finds both already sent.
     expect(await sweepUsageAlerts({ clock })).toMatchObject({ usageAlerts: 0 });
     expect(await noticesOf(customer.accountId, USAGE_EVENTS)).toHaveLength(2);
+    grant.close();
+  });
+
+  it('uses the thresholds the business chose: with 50 % turned off, the first alert is 80 %', async () => {
+    const settings = createSettingsStore({ clock, refreshMs: 0 });
+    await settings.update({ usageThresholdsPct: [80, 100] }, { actor: 'test' });
+    const limitBytes = 10 * MiB;
+    const customer = await customerWithQuota(limitBytes, clock);
+    const controller = await controllers.start({
+      settings,
+      leases: { minLeaseBytes: 256 * 1024, maxLeaseBytes: MiB },
+    });
+    const grant = grantOf(await controller.authorize(request(customer)));
+
+    await relay(grant, 5.5 * MiB);
+    await controller.flush();
+    await relay(grant, 3 * MiB);
+    await controller.flush();
+    await waitUntil(async () => (await noticesOf(customer.accountId, USAGE_EVENTS)).length === 1);
+    expect((await noticesOf(customer.accountId, USAGE_EVENTS)).map((n) => n.event)).toEqual([
+      'usage_80',
+    ]);
+    await settings.update({ usageThresholdsPct: [50, 80, 95, 100] }, { actor: 'test' });
     grant.close();
   });
 });
