@@ -209,7 +209,7 @@ export async function deleteAccount(
     await revokeProxyCredentials(id, { clock });
     erased.proxyCredentials = 1;
   }
-  erased.teamSeats = await removeSeats(id);
+  erased.teamSeats = await removeSeats(id, clock);
   erased.teamInvites = (await SeatInvite.deleteMany({ ownerAccountId: id })).deletedCount;
   if (await Wallet.exists({ accountId: id, autoTopUp: { $exists: true } })) {
     await setAutoTopUp(id, null);
@@ -259,8 +259,11 @@ async function endLiveSubscription(id: Types.ObjectId, clock: Clock): Promise<nu
   return changed ? 1 : 0;
 }
 
-/** Takes the account off the team it is a seat of, and its own members off its team. */
-async function removeSeats(id: Types.ObjectId): Promise<number> {
+/**
+ * Takes the account off the team it is a seat of, and its own members off its
+ * team; those members are told (seat_removed), the account being deleted is not.
+ */
+async function removeSeats(id: Types.ObjectId, clock: Clock): Promise<number> {
   const seats = await TeamSeat.find(
     { $or: [{ ownerAccountId: id }, { memberAccountId: id }] },
     { ownerAccountId: 1, memberAccountId: 1 },
@@ -268,7 +271,10 @@ async function removeSeats(id: Types.ObjectId): Promise<number> {
   let removed = 0;
   for (const seat of seats) {
     try {
-      await removeSeat(seat.ownerAccountId, seat.memberAccountId);
+      await removeSeat(seat.ownerAccountId, seat.memberAccountId, {
+        clock,
+        notifyMember: !seat.memberAccountId.equals(id),
+      });
       removed += 1;
     } catch (error) {
       // Removed meanwhile (a deletion running twice, the owner acting): fine.

@@ -418,8 +418,15 @@ describe('deleteAccount', () => {
     expect(await listSeats(owner)).toEqual([]);
     expect(await SeatInvite.countDocuments({ ownerAccountId: owner })).toBe(0);
     expect(await getLiveSubscription(owner)).toBeNull();
-    // The member keeps its own account.
+    // The member keeps its own account, and is told its seat is gone; the
+    // member who deleted its own account is not written to.
     expect((await Account.findById(staying).lean())?.status).toBe('active');
+    expect((await Notification.find({ accountId: staying }).lean()).map((n) => n.event)).toContain(
+      'seat_removed',
+    );
+    expect(await Notification.countDocuments({ accountId: leaving, event: 'seat_removed' })).toBe(
+      0,
+    );
   });
 
   it('refuses an account that does not exist', async () => {
