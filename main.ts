@@ -24,6 +24,7 @@ import { paymentRoutes } from './api/payments.js';
 import { sandboxRoutes } from './api/sandbox.js';
 import { createApiV1 } from './api/v1/index.js';
 import { createTokenSigner } from './api/v1/tokens.js';
+import { unsubscribeLinks } from './core/email/unsubscribe.js';
 import { createJobsRole } from './jobs/index.js';
 import { createProxyRole, type ProxyRole } from './proxy/index.js';
 import { addExit, addLocation, listLocations } from './core/locations.js';
@@ -249,6 +250,8 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
           deps: chatDeps,
         })
       : undefined;
+  // One-click unsubscribe links in emails: signed by the jobs role's mails, checked by the api's page.
+  const unsubscribe = unsubscribeLinks(config.auth.jwtSecret);
   // The REST API: the same core as the bots, over HTTP under /api/v1.
   const restApi = createApiV1({
     deps: {
@@ -261,6 +264,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
       publicUrl: config.publicUrl,
       configuredAdmins: chatDeps.admins ?? { telegramIds: [], whatsappNumbers: [] },
       proxy: chatDeps.proxy,
+      unsubscribe,
       links: {
         telegramBotUsername: config.telegram.botUsername,
         whatsappNumber: config.whatsapp.publicNumber,
@@ -355,6 +359,7 @@ async function startAll(config: Config, logger: Logger, names: BuiltRole[]): Pro
             clock,
             logger: logger.child({ component: 'email' }),
             workerId: `${workerName}:email`,
+            unsubscribe,
             render: {
               publicUrl: config.publicUrl,
               telegramBotUsername: config.telegram.botUsername,

@@ -12,6 +12,8 @@ export interface OutgoingMail {
   html?: string;
   /** Files sent with the mail, e.g. an invoice PDF. */
   attachments?: MailAttachment[];
+  /** Extra headers, e.g. `List-Unsubscribe`. */
+  headers?: Record<string, string>;
 }
 
 export interface MailAttachment {
@@ -93,6 +95,7 @@ function toMessage(mail: OutgoingMail): OutgoingMail {
     text: mail.text,
     ...(mail.html === undefined ? {} : { html: mail.html }),
     ...(mail.attachments === undefined ? {} : { attachments: mail.attachments }),
+    ...(mail.headers === undefined ? {} : { headers: mail.headers }),
   };
 }
 

@@ -22,6 +22,7 @@ import {
 import { hashedRateLimitKey, takeRateLimit } from '../../core/accounts/rate-limit.js';
 import { isDomainError } from '../../lib/errors.js';
 import { requestIdOf } from '../app.js';
+import { unsubscribe } from '../../core/email/unsubscribe.js';
 import type { ApiDeps } from './route.js';
 
 const CSP =
@@ -269,6 +270,68 @@ export function accountPages(deps: ApiDeps): express.Router {
       }
     },
   );
+
+  const links = deps.unsubscribe;
+  if (links) {
+    // One-click unsubscribe (core/email/unsubscribe.ts). Opening the link
+    // shows a button (mail scanners open links; only a POST mutes); mail
+    // clients POST to the same URL (RFC 8058), token in the query.
+    const unsubscribeForm = (token: string): string =>
+      `<form method="post" action="/account/unsubscribe"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">Stop these emails</button></form>`;
+    const badLink: PageContent = {
+      title: 'This link does not work',
+      paragraphs: [
+        'It may be incomplete: copy the whole link from the email. You can also turn emails off in the chat: Account → Notifications.',
+      ],
+      outcome: 'invalid',
+    };
+    const label = (event: string): string => event.replace(/_/g, ' ');
+
+    router.get('/account/unsubscribe', (req, res) => {
+      const token = tokenOf(req.query.token);
+      const found = links.verify(token);
+      if (!found) {
+        send(res, 400, badLink);
+        return;
+      }
+      send(res, 200, {
+        title: `Stop "${label(found.event)}" emails?`,
+        paragraphs: [
+          'You will no longer get these emails. Payment receipts and other messages about your money still come.',
+        ],
+        html: unsubscribeForm(token),
+        outcome: 'form',
+      });
+    });
+
+    router.post(
+      '/account/unsubscribe',
+      express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 5 }),
+      async (req, res) => {
+        const form = (req.body ?? {}) as Record<string, unknown>;
+        const token = tokenOf(form.token) || tokenOf(req.query.token);
+        const found = links.verify(token);
+        if (!found) {
+          send(res, 400, badLink);
+          return;
+        }
+        try {
+          await unsubscribe(found.accountId, found.event);
+          req.log.info({ accountId: found.accountId, event: found.event }, 'email.unsubscribed');
+          send(res, 200, {
+            title: 'Done',
+            paragraphs: [
+              `You will no longer get "${label(found.event)}" emails.`,
+              'Changed your mind? Turn them back on in the chat: Account → Notifications.',
+            ],
+            outcome: 'unsubscribed',
+          });
+        } catch (error) {
+          failed(req, res, error);
+        }
+      },
+    );
+  }
 
   return router;
 }

@@ -19,6 +19,7 @@ import type { ConfiguredAdmins } from '../../core/admin/index.js';
 import type { EntitlementPolicy } from '../../core/account-entitlements.js';
 import type { PaymentsService } from '../../core/payments/index.js';
 import type { SettingsStore } from '../../core/settings.js';
+import type { UnsubscribeLinks } from '../../core/email/unsubscribe.js';
 import type { TokenSigner } from './tokens.js';
 
 /** Who may call a route: anyone, a logged-in account, or an admin. */
@@ -43,6 +44,8 @@ export interface ApiDeps {
   configuredAdmins: ConfiguredAdmins;
   /** The gateway as customers reach it (credentials, ready URLs). */
   proxy: { host: string; socksPort: number; httpPort: number; policy: EntitlementPolicy };
+  /** Signs the one-click unsubscribe links of emails (the /account/unsubscribe page). */
+  unsubscribe?: UnsubscribeLinks | undefined;
   /** Public handles shown next to link codes. */
   links?: { telegramBotUsername?: string | undefined; whatsappNumber?: string | undefined };
 }

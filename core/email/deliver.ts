@@ -31,6 +31,7 @@ import {
   type RetryPolicy,
 } from '../notifications.js';
 import { renderEmail, type EmailRenderOptions } from './render.js';
+import { canUnsubscribe, type UnsubscribeLinks } from './unsubscribe.js';
 
 export interface EmailDelivererOptions {
   mailer: Mailer;
@@ -40,6 +41,11 @@ export interface EmailDelivererOptions {
   workerId: string;
   /** Links in the mails (PUBLIC_URL, TELEGRAM_BOT_USERNAME). */
   render?: EmailRenderOptions;
+  /**
+   * Signs one-click unsubscribe links (core/email/unsubscribe.ts), served at
+   * `${render.publicUrl}/account/unsubscribe`; without it mails carry none.
+   */
+  unsubscribe?: UnsubscribeLinks;
   /** Where admin alerts go. Default none: admin alerts are skipped on email. */
   adminEmails?: readonly string[];
   /** How long a claim holds before another worker may take it (default 2 min, above the SMTP timeouts). */
@@ -161,8 +167,9 @@ export class EmailDeliverer {
 
   private async send(claimed: ClaimedDelivery, to: string): Promise<void> {
     const { invoiceNumber, attachments } = await this.invoiceOf(claimed);
+    const unsubscribeUrl = this.unsubscribeUrlOf(claimed);
     const mail = renderEmail(
-      { event: claimed.event, data: claimed.data, invoiceNumber },
+      { event: claimed.event, data: claimed.data, invoiceNumber, unsubscribeUrl },
       this.options.render,
     );
     await this.options.mailer.send({
@@ -171,7 +178,25 @@ export class EmailDeliverer {
       text: mail.text,
       html: mail.html,
       ...(attachments.length > 0 ? { attachments } : {}),
+      // RFC 8058: mail clients show "Unsubscribe" and POST to the link.
+      ...(unsubscribeUrl
+        ? {
+            headers: {
+              'List-Unsubscribe': `<${unsubscribeUrl}>`,
+              'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+            },
+          }
+        : {}),
     });
+  }
+
+  private unsubscribeUrlOf(claimed: ClaimedDelivery): string | undefined {
+    const links = this.options.unsubscribe;
+    const base = this.options.render?.publicUrl?.trim().replace(/\/$/, '');
+    if (!links || !base || claimed.audience !== 'customer' || !claimed.accountId) return undefined;
+    if (!canUnsubscribe(claimed.event)) return undefined;
+    const token = links.token(claimed.accountId, claimed.event);
+    return `${base}/account/unsubscribe?token=${encodeURIComponent(token)}`;
   }
 
   /** A confirmed payment comes with its invoice, once the invoice is issued. */

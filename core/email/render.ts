@@ -22,6 +22,8 @@ export interface EmailRenderOptions {
 export interface EmailNotice {
   event: NotificationEvent;
   data: Record<string, unknown>;
+  /** A link that turns this kind of mail off (events the customer may mute). */
+  unsubscribeUrl?: string | undefined;
   /** The invoice attached to the mail (payment_confirmed), so the body can mention it. */
   invoiceNumber?: string | undefined;
 }
@@ -426,9 +428,14 @@ export function renderEmail(notice: EmailNotice, options: EmailRenderOptions = {
   const paragraphs = draft.paragraphs.length > 0 ? draft.paragraphs : [draft.subject];
   const subject = draft.subject.replace(/[\r\n]+/g, ' ').trim();
 
-  const text = [...paragraphs, ...(link ? [`${link.label}: ${link.url}`] : []), `— ${brand}`].join(
-    '\n\n',
-  );
+  const unsubscribe =
+    notice.unsubscribeUrl && isWebUrl(notice.unsubscribeUrl) ? notice.unsubscribeUrl : null;
+  const text = [
+    ...paragraphs,
+    ...(link ? [`${link.label}: ${link.url}`] : []),
+    `— ${brand}`,
+    ...(unsubscribe ? [`Stop these emails: ${unsubscribe}`] : []),
+  ].join('\n\n');
   const html = [
     '<!doctype html>',
     '<html><body style="font-family: sans-serif; line-height: 1.5">',
@@ -439,6 +446,11 @@ export function renderEmail(notice: EmailNotice, options: EmailRenderOptions = {
         ]
       : []),
     `<p style="color: #666666">— ${escapeHtml(brand)}</p>`,
+    ...(unsubscribe
+      ? [
+          `<p style="color: #999999; font-size: 12px"><a href="${escapeHtml(unsubscribe)}" style="color: #999999">Stop these emails</a></p>`,
+        ]
+      : []),
     '</body></html>',
   ].join('\n');
   return { subject, text, html, link };

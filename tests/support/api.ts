@@ -13,6 +13,7 @@ import { createApiV1, type ApiV1 } from '../../api/v1/index.js';
 import type { ApiDeps } from '../../api/v1/route.js';
 import { createTokenSigner } from '../../api/v1/tokens.js';
 import { startLoginSession } from '../../core/accounts/login-sessions.js';
+import { unsubscribeLinks } from '../../core/email/unsubscribe.js';
 import type { ConfiguredAdmins } from '../../core/admin/index.js';
 import { createLogger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -101,6 +102,7 @@ export function useApiHarness(
       publicUrl: 'http://atlantic.test',
       configuredAdmins: options.admins ?? { telegramIds: [], whatsappNumbers: [] },
       proxy: PROXY,
+      unsubscribe: unsubscribeLinks(JWT_SECRET),
       links: { telegramBotUsername: 'AtlanticProxyBot', whatsappNumber: '2348000000000' },
     };
     const api = createApiV1({ deps, corsOrigins: options.corsOrigins ?? [] });

@@ -20,6 +20,7 @@ import {
 } from '../../../core/notifications.js';
 import { startEmailDelivery } from '../../../jobs/email.js';
 import { TestClock } from '../../../lib/clock.js';
+import { unsubscribeLinks } from '../../../core/email/unsubscribe.js';
 import { createLogger } from '../../../lib/logger.js';
 import { createMailer, type Mailer } from '../../../lib/mailer.js';
 import { Account } from '../../../models/account.js';
@@ -310,5 +311,58 @@ describe('email delivery', () => {
     expect(slots.map((slot) => [slot?.status, slot?.attempts])).toEqual(
       items.map(() => ['sent', 1]),
     );
+  });
+
+  it('puts a one-click unsubscribe link (and List-Unsubscribe headers) in mails the customer may mute, not in receipts', async () => {
+    const clock = nearNow();
+    const links = unsubscribeLinks('unsubscribe-test-secret-0123456789abcdef');
+    const { accountId, email } = await customer();
+    await notify(
+      {
+        accountId,
+        event: 'weekly_summary',
+        period: '2026-W48',
+        data: { week: '2026-W48', usedBytes: 4_000_000, planCode: 'starter' },
+      },
+      { clock },
+    );
+    await notify({ accountId, event: 'welcome' }, { clock });
+    await settleAll(deliverer(clock, mailerTo(capture.url), { unsubscribe: links }));
+
+    const summary = await capture.waitForMail(
+      (m) => m.to.includes(email) && m.subject.startsWith('Your week'),
+    );
+    const url = /Stop these emails: (\S+)/.exec(summary.text)?.[1] ?? '';
+    expect(url.startsWith('https://atlantic.test/account/unsubscribe?token=')).toBe(true);
+    expect(summary.headers['list-unsubscribe']).toBe(`<${url}>`);
+    expect(summary.headers['list-unsubscribe-post']).toBe('List-Unsubscribe=One-Click');
+    expect(summary.html).toContain('Stop these emails</a>');
+    // The token names this account and this event, and only a genuine one is accepted.
+    const token = decodeURIComponent(new URL(url).searchParams.get('token') ?? '');
+    expect(links.verify(token)).toEqual({ accountId, event: 'weekly_summary' });
+    expect(links.verify(token.replace('weekly_summary', 'usage_80'))).toBeNull();
+    expect(unsubscribeLinks('another-secret-0123456789abcdefghij').verify(token)).toBeNull();
+
+    // A receipt-like mail the customer cannot turn off has no link.
+    const welcome = await capture.waitForMail(
+      (m) => m.to.includes(email) && !m.subject.startsWith('Your week'),
+    );
+    expect(welcome.text).toContain('Stop these emails');
+    const receipt = await notify(
+      {
+        accountId,
+        event: 'payment_failed',
+        period: 'atl-pay-9',
+        data: { reference: 'atl-pay-9', amountMinor: 100_000, currency: 'NGN' },
+      },
+      { clock },
+    );
+    await settleAll(deliverer(clock, mailerTo(capture.url), { unsubscribe: links }));
+    const failed = await capture.waitForMail(
+      (m) => m.to.includes(email) && m.subject.includes('did not go through'),
+    );
+    expect(receipt.created).toBe(true);
+    expect(failed.text).not.toContain('Stop these emails');
+    expect(failed.headers['list-unsubscribe']).toBeUndefined();
   });
 });
