@@ -6,11 +6,19 @@
  * (core/proxy-credentials.ts). The plan, the wallet and the data are left as
  * they are, so unsuspending gives everything back.
  *
+ * Renewals are held while an account is suspended (core/payments/renewals.ts:
+ * no charge for a service that is off). Unsuspending an account whose paid
+ * period ended meanwhile moves that period end to the moment of
+ * unsuspension, so the next renewal starts then and the suspended time is
+ * not billed.
+ *
  * Each is one conditional update from the status it leaves; asking for the
  * status the account already has is a no-op (`changed: false`).
  */
 import { DomainError } from '../../lib/errors.js';
+import type { Types } from 'mongoose';
 import { Account } from '../../models/account.js';
+import { Subscription } from '../../models/subscription.js';
 import { audited, entry, requireAdmin, type AdminContext } from './context.js';
 import { resolveAccountId } from './users.js';
 
@@ -54,8 +62,10 @@ async function setStatus(
         { _id: accountId, status: from },
         { $set: { status: to } },
       );
-      if (moved.modifiedCount === 1)
+      if (moved.modifiedCount === 1) {
+        if (to === 'active') await restartLapsedPeriod(accountId, ctx.clock.now());
         return { accountId: String(accountId), status: to, changed: true };
+      }
       const now = await Account.findById(accountId, { status: 1 }).lean<{ status: string }>();
       if (now?.status === to) return { accountId: String(accountId), status: to, changed: false };
       throw new DomainError('CONFLICT', `This account is ${now?.status ?? 'gone'}.`);
@@ -77,4 +87,34 @@ export function unsuspendAccount(
   input: { user: string; reason?: string },
 ): Promise<SuspensionOutcome> {
   return setStatus(ctx, input.user, 'active', input.reason);
+}
+
+/**
+ * The period end of an active plan that ran out while the account was
+ * suspended (its renewal was held) moves to `now`: the renewal pass charges
+ * the next period from now. A plan set to cancel, or not yet due, is left alone.
+ */
+async function restartLapsedPeriod(accountId: Types.ObjectId, now: Date): Promise<void> {
+  await Subscription.updateOne(
+    {
+      liveAccountId: accountId,
+      status: 'active',
+      planKind: 'recurring',
+      cancelAtPeriodEnd: { $ne: true },
+      periodEnd: { $lt: now },
+    },
+    {
+      $set: { periodEnd: now, updatedAt: now },
+      $inc: { revision: 1 },
+      $push: {
+        history: {
+          from: 'active',
+          to: 'active',
+          at: now,
+          reason: 'period end moved to the unsuspension: the suspended time is not billed',
+        },
+      },
+    },
+    { timestamps: false },
+  );
 }

@@ -13,6 +13,9 @@
  *        the period end): the card again, else a fresh link and notice
  *   past_due, grace over -> expired (access stops)
  *   active and set to cancel, period over -> cancelled
+ *   account suspended -> held: no charge, no link, no notice (the service is
+ *     off); unsuspending moves a passed period end to that moment
+ *     (core/admin/suspension.ts), so the suspended time is not billed
  *
  * Exactly once: each attempt is keyed by (subscription, period end, attempt),
  * in its payment references `ren-<subscription>-<period end ms>-<n>-card|link`;
@@ -22,6 +25,7 @@
  */
 import type { Types } from 'mongoose';
 import { isDomainError } from '../../lib/errors.js';
+import { Account } from '../../models/account.js';
 import { Payment } from '../../models/payment.js';
 import { Subscription, type SubscriptionRecord } from '../../models/subscription.js';
 import { notify } from '../notifications.js';
@@ -44,6 +48,7 @@ export type RenewalOutcome =
   | { subscriptionId: string; state: 'payment_link'; reference: string; attempt: number }
   | { subscriptionId: string; state: 'processing'; reference: string }
   | { subscriptionId: string; state: 'waiting'; attempt: number }
+  | { subscriptionId: string; state: 'held'; reason: 'account_suspended' }
   | { subscriptionId: string; state: 'ended'; status: 'expired' | 'cancelled' }
   | { subscriptionId: string; state: 'moved_to_payg'; paygSubscriptionId: string };
 
@@ -115,6 +120,11 @@ export async function renewOne(
     return { subscriptionId: id, state: 'waiting', attempt: 0 };
   }
   if (sub.scheduledPlanCode === 'payg' && sub.status === 'active') return moveToPayg(ctx, sub);
+  // A suspended customer is not charged for a service that is switched off.
+  const account = await Account.findById(sub.accountId, { status: 1 }).lean<{ status: string }>();
+  if (account?.status === 'suspended') {
+    return { subscriptionId: id, state: 'held', reason: 'account_suspended' };
+  }
   const settings = await ctx.settings.get();
   const elapsedHours = (now.getTime() - periodEnd.getTime()) / HOUR;
   const attempt = settings.dunningOffsetsHours.filter((hours) => hours <= elapsedHours).length;

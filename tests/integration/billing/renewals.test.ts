@@ -7,6 +7,8 @@ import { describe, expect, it } from '@jest/globals';
 import { cancel, getLiveSubscription, getSubscription } from '../../../core/subscriptions.js';
 import { crashAt, SimulatedCrash } from '../../../lib/faults.js';
 import { getWallet } from '../../../core/wallet.js';
+import { suspendAccount, unsuspendAccount } from '../../../core/admin/index.js';
+import { Account } from '../../../models/account.js';
 import { Notification } from '../../../models/notification.js';
 import { Payment } from '../../../models/payment.js';
 import { Subscription, type SubscriptionRecord } from '../../../models/subscription.js';
@@ -126,6 +128,35 @@ describe('renewals', () => {
     await h.payAndSettle(first.reference);
     expect((await getSubscription(sub._id)).status).toBe('expired');
     expect((await getWallet(accountId)).balanceMinor).toBe(350_000);
+  });
+
+  it('holds the renewal of a suspended account (no charge, no notice) and bills from the unsuspension', async () => {
+    const { accountId, sub } = await renewalDue();
+    const admin = String((await Account.create({ roles: ['customer', 'admin'] }))._id);
+    const ctx = { actor: { accountId: admin, channel: 'api' as const }, clock: h.clock };
+    await suspendAccount(ctx, { user: accountId, reason: 'abuse report' });
+
+    const [held] = (await h.payments.runRenewals()).filter(
+      (o) => o.subscriptionId === String(sub._id),
+    );
+    expect(held).toEqual({
+      subscriptionId: String(sub._id),
+      state: 'held',
+      reason: 'account_suspended',
+    });
+    h.clock.advance(5 * 24 * HOUR);
+    await h.payments.runRenewals();
+    expect(await renewalsOf(accountId)).toHaveLength(0);
+    expect(await Notification.countDocuments({ accountId, event: 'payment_failed' })).toBe(0);
+    expect(await getSubscription(sub._id)).toMatchObject({ status: 'active' });
+
+    // Unsuspended five days after the period ended: the next period starts now.
+    await unsuspendAccount(ctx, { user: accountId });
+    const unsuspendedAt = h.clock.now();
+    await h.payments.runRenewals();
+    const renewed = await getSubscription(sub._id);
+    expect(renewed).toMatchObject({ status: 'active', periodStart: unsuspendedAt });
+    expect((await renewalsOf(accountId)).map((p) => p.status)).toEqual(['paid']);
   });
 
   it('ends a plan set to cancel at its period end without charging', async () => {
