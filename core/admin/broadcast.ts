@@ -149,7 +149,12 @@ export async function sendBroadcast(
       throw new DomainError(
         'RATE_LIMITED',
         `You broadcast a moment ago; the next one can go in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
-        { details: { retryAfterMs: limit.retryAfterSeconds * 1000 } },
+        {
+          details: {
+            retryAfterMs: limit.retryAfterSeconds * 1000,
+            retryAfterSeconds: limit.retryAfterSeconds,
+          },
+        },
       );
     }
   }

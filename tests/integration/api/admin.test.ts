@@ -664,6 +664,7 @@ describe('broadcasts', () => {
       body: { segment: 'plan:team', text: 'And another.', requestId: 'bc-2' },
     });
     expect(next.status).toBe(429);
+    expect(Number(next.headers.get('retry-after'))).toBeGreaterThan(0);
     await audited(admin, 'broadcast.rate_limited', 'bc-2');
   });
 
