@@ -23,10 +23,16 @@ import { newRequestId } from '../../lib/ids.js';
 import type { PaymentsService } from '../../core/payments/index.js';
 import type { SettingsStore } from '../../core/settings.js';
 import type { EntitlementPolicy } from '../../core/account-entitlements.js';
-import { accountForIdentity, type AccountView } from '../../core/accounts/index.js';
+import {
+  accountForIdentity,
+  accountForKnownIdentity,
+  type AccountView,
+} from '../../core/accounts/index.js';
 import { CHAT_STATE_TTL_MS, loadChatState, saveChatState, type TurnState } from './state.js';
 
 const DAY_MS = 86_400_000;
+/** Chat identities whose account a process remembers between turns (about 100 bytes each). */
+const ACCOUNT_HINTS = 50_000;
 import { textsFor, type Texts } from './texts/index.js';
 import type { ChatIdentity, Inbound, Menu, Outbound, Reply } from './types.js';
 
@@ -115,6 +121,12 @@ export class Conversation {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly steps = new Map<string, StepHandler>();
   private readonly commands = new Map<string, CommandHandler>();
+  /**
+   * Which account each chat identity had at its last turn in this process
+   * (oldest dropped past ACCOUNT_HINTS). Only a guess that saves a round
+   * trip: accountForKnownIdentity checks it against the account's identities.
+   */
+  private readonly accountHints = new Map<string, string>();
 
   constructor(
     private readonly deps: ConversationDeps,
@@ -140,13 +152,21 @@ export class Conversation {
   async handle(identity: ChatIdentity, inbound: Inbound): Promise<Reply> {
     const { deps } = this;
     // Both reads at once: a turn's latency is mostly round trips.
+    const hintKey = `${identity.channel}:${identity.externalId}`;
+    const hint = this.accountHints.get(hintKey);
     const [state, found] = await Promise.all([
       loadChatState(identity),
-      accountForIdentity(identity, { clock: deps.clock }).then(
-        (result) => ({ ok: true as const, account: result.account }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
+      (hint === undefined ? Promise.resolve(null) : accountForKnownIdentity(identity, hint))
+        .then(
+          async (known) =>
+            known ?? (await accountForIdentity(identity, { clock: deps.clock })).account,
+        )
+        .then(
+          (account) => ({ ok: true as const, account }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
     ]);
+    if (found.ok) this.rememberAccount(hintKey, found.account.id);
     const loaded = snapshot(state);
     const t = textsFor(state.language);
     const messages: Outbound[] = [];
@@ -182,6 +202,15 @@ export class Conversation {
     );
     if (!saved) deps.logger.warn({ channel: identity.channel }, 'bot.state_conflict');
     return { messages, accountId };
+  }
+
+  private rememberAccount(key: string, accountId: string): void {
+    this.accountHints.delete(key);
+    this.accountHints.set(key, accountId);
+    if (this.accountHints.size > ACCOUNT_HINTS) {
+      const oldest = this.accountHints.keys().next().value;
+      if (oldest !== undefined) this.accountHints.delete(oldest);
+    }
   }
 
   private turn(

@@ -98,3 +98,35 @@ async function ensureAccount(id: Types.ObjectId): Promise<AccountRecord> {
   if (!created) throw new Error(`account ${String(id)} vanished right after it was created`);
   return created;
 }
+
+/**
+ * The account of a chat identity when the caller already knows which one it
+ * was (a process's memory of the last turn), in one round trip: the account
+ * and its identities at once. The guess is checked against the identities
+ * (linked elsewhere, moved or deleted since: not this account), so a stale
+ * guess answers null and the caller asks `accountForIdentity`. A changed
+ * display name answers null too, so that path records it.
+ */
+export async function accountForKnownIdentity(
+  identity: ChatIdentityInput,
+  accountId: string,
+): Promise<AccountView | null> {
+  const { channel, externalId, displayName } = checkIdentity(identity);
+  if (!/^[0-9a-f]{24}$/i.test(accountId)) return null;
+  const id = new Types.ObjectId(accountId);
+  const [account, identities] = await Promise.all([
+    Account.findById(id).lean<AccountRecord>(),
+    ChannelIdentity.find({ accountId: id }, { channel: 1, externalId: 1, displayName: 1 })
+      .sort({ channel: 1 })
+      .lean<
+        { channel: 'telegram' | 'whatsapp'; externalId: string; displayName?: string | null }[]
+      >(),
+  ]);
+  if (!account || account.status === 'deleted') return null;
+  const mine = identities.find((i) => i.channel === channel && i.externalId === externalId);
+  if (!mine || (displayName && displayName !== mine.displayName)) return null;
+  return toAccountView(
+    account,
+    Promise.resolve(identities.map((i) => ({ channel: i.channel, externalId: i.externalId }))),
+  );
+}

@@ -13,7 +13,7 @@ export {
   type AccountsContext,
   type ChatIdentityInput,
 } from './view.js';
-export { accountForIdentity } from './identities.js';
+export { accountForIdentity, accountForKnownIdentity } from './identities.js';
 export {
   EMAIL_CODE_MAX_ATTEMPTS,
   EMAIL_CODE_SEND_LIMITS,

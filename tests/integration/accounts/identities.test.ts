@@ -8,6 +8,7 @@ import {
   TERMS_VERSION,
   acceptTerms,
   accountForIdentity,
+  accountForKnownIdentity,
   deleteAccount,
   getAccountView,
   hasAcceptedCurrentTerms,
@@ -98,6 +99,33 @@ describe('accountForIdentity', () => {
     ).toBe('VALIDATION_FAILED');
     expect(await reasonOf(getAccountView('65a000000000000000000abc'))).toBe('NOT_FOUND');
     expect(await reasonOf(getAccountView('not-an-id'))).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('accountForKnownIdentity (a remembered account, checked)', () => {
+  it('answers the account when the guess is right, and null when it went stale', async () => {
+    const ada = telegramUser('Ada');
+    const { account } = await accountForIdentity(ada, { clock });
+    expect(await accountForKnownIdentity(ada, account.id)).toEqual(account);
+
+    // Another account, a malformed id, a new display name: not this one.
+    const bob = await accountForIdentity(telegramUser('Bob'), { clock });
+    expect(await accountForKnownIdentity(ada, bob.account.id)).toBeNull();
+    expect(await accountForKnownIdentity(ada, 'not-an-id')).toBeNull();
+    expect(await accountForKnownIdentity({ ...ada, displayName: 'Ada L.' }, account.id)).toBeNull();
+
+    // The chat moved to another account (linked elsewhere): the old guess is stale.
+    const other = String((await Account.create({}))._id);
+    await ChannelIdentity.updateOne(
+      { channel: ada.channel, externalId: ada.externalId },
+      { $set: { accountId: other } },
+    );
+    expect(await accountForKnownIdentity(ada, account.id)).toBeNull();
+    expect((await accountForKnownIdentity(ada, other))?.id).toBe(other);
+
+    // A deleted account is never answered.
+    await Account.updateOne({ _id: other }, { $set: { status: 'deleted' } });
+    expect(await accountForKnownIdentity(ada, other)).toBeNull();
   });
 });
 
