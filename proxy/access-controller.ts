@@ -742,6 +742,18 @@ export class GatewayAccessController implements AccessController {
         else tunnel.cutListeners.push(listener);
       },
       exitFailed: (error) => this.exits.failed(tunnel.exit, error),
+      targetRefused: (code, message) =>
+        this.recordRefusal({
+          accountId: tunnel.accountId,
+          code,
+          message,
+          stage: 'refused',
+          protocol: tunnel.protocol,
+          port: tunnel.port,
+          location: tunnel.exit.location,
+          count: 1,
+          at: this.clock.now(),
+        }),
       close: () => this.close(tunnel),
     };
   }

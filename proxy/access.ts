@@ -80,6 +80,11 @@ export interface TunnelGrant {
   onCut(listener: (code: string) => void): void;
   /** Dialling the exit failed: mark it unhealthy so the next tunnel picks another. */
   exitFailed(error: Error): void;
+  /**
+   * The target guard refused the destination (a private address, a blocked
+   * port): kept in the customer's "why did my proxy fail" history.
+   */
+  targetRefused?(code: string, message: string): void;
   /** The tunnel ended: free the connection slot; `bytes` relayed both ways (equals what allow() granted). */
   close(): void;
 }

@@ -60,7 +60,7 @@ export const httpStatusByDialCode = {
 } satisfies Record<DialErrorCode, number>;
 
 /** Refusals by the guard are the customer's doing; they are counted as refusals, not failures. */
-export function isTargetRefusal(code: DialErrorCode): boolean {
+export function isTargetRefusal(code: DialErrorCode): code is 'PORT_BLOCKED' | 'TARGET_FORBIDDEN' {
   return code === 'PORT_BLOCKED' || code === 'TARGET_FORBIDDEN';
 }
 

@@ -39,6 +39,14 @@ import {
 } from './socks5.js';
 import { DEFAULT_BLOCKED_PORTS, TargetGuard } from './target-guard.js';
 
+/** What the customer reads in "why did my proxy fail" when the guard refused the destination. */
+const TARGET_REFUSAL_TEXT: Record<'PORT_BLOCKED' | 'TARGET_FORBIDDEN', string> = {
+  PORT_BLOCKED:
+    'That port is blocked for everyone (mail ports, to stop spam). Use the service on another port.',
+  TARGET_FORBIDDEN:
+    'That address is private (this machine, a home or office network, or a cloud metadata address). The proxy only reaches public internet addresses.',
+};
+
 /**
  * An AccessController may also check credentials on their own. SOCKS5 asks
  * for them (RFC 1929) before it names the target, so with this method a bad
@@ -322,9 +330,13 @@ class Tunnels implements TunnelService {
           ? error
           : new DialError('FAILED', String(error), true, { cause: error });
       if (dialError.isExitFault) grant.exitFailed(dialError);
+      if (isTargetRefusal(dialError.code)) {
+        grant.targetRefused?.(dialError.code, TARGET_REFUSAL_TEXT[dialError.code]);
+        this.metrics.refusals.inc({ reason: dialError.code });
+      } else {
+        this.metrics.dialFailures.inc({ code: dialError.code });
+      }
       grant.close();
-      if (isTargetRefusal(dialError.code)) this.metrics.refusals.inc({ reason: dialError.code });
-      else this.metrics.dialFailures.inc({ code: dialError.code });
       return { ok: false, dialError };
     }
   }
