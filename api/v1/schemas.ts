@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { CURRENCIES } from '../../lib/money.js';
 import { REFUSAL_CODES } from '../../core/entitlements.js';
+import type { LocationView } from '../../core/locations.js';
 
 export const currency = z.enum(CURRENCIES);
 
@@ -72,3 +73,22 @@ export const planRow = z.object({
     protocols: z.string(),
   }),
 });
+
+/** An exit location as customers see it (no exits, hosts or passwords). */
+export const publicLocation = z.object({
+  code: z.string(),
+  countryCode: z.string(),
+  city: z.string().nullable(),
+  label: z.string(),
+  available: z.boolean().describe('At least one healthy exit.'),
+});
+
+export function toPublicLocation(location: LocationView): z.input<typeof publicLocation> {
+  return {
+    code: location.code,
+    countryCode: location.countryCode,
+    city: location.city ?? null,
+    label: location.label,
+    available: location.exits.some((exit) => exit.healthy),
+  };
+}

@@ -372,6 +372,37 @@ const segmentField = z
 
 // --- routes -------------------------------------------------------------------------------
 
+/** POST /admin/users/:id/suspend and /unsuspend: the same shape, one core call each. */
+function suspensionRoute(
+  action: 'suspend' | 'unsuspend',
+  summary: string,
+  description: string,
+): AnyRoute {
+  return jsonRoute({
+    operationId: action === 'suspend' ? 'adminSuspendUser' : 'adminUnsuspendUser',
+    method: 'post',
+    path: `/admin/users/:id/${action}`,
+    tag: TAG,
+    summary,
+    description,
+    access: 'admin',
+    params: accountIdParams,
+    body: z.object({ reason: reasonField }),
+    response: z.object({
+      accountId: z.string(),
+      status: z.enum(['active', 'suspended']),
+      changed: z.boolean(),
+    }),
+    async handler({ params, body, caller, deps }) {
+      const change = action === 'suspend' ? suspendAccount : unsuspendAccount;
+      return change(adminCtx(caller, deps), {
+        user: params.id,
+        ...(body.reason ? { reason: body.reason } : {}),
+      });
+    },
+  });
+}
+
 export const adminRoutes: AnyRoute[] = [
   // /user and /stats
   jsonRoute({
@@ -556,51 +587,16 @@ export const adminRoutes: AnyRoute[] = [
       });
     },
   }),
-  jsonRoute({
-    operationId: 'adminSuspendUser',
-    method: 'post',
-    path: '/admin/users/:id/suspend',
-    tag: TAG,
-    summary: 'Suspend a customer',
-    description:
-      "Switches the account's service off everywhere (live tunnels are cut within seconds); plan, wallet and data are kept. Recorded as account.suspended.",
-    access: 'admin',
-    params: accountIdParams,
-    body: z.object({ reason: reasonField }),
-    response: z.object({
-      accountId: z.string(),
-      status: z.enum(['active', 'suspended']),
-      changed: z.boolean(),
-    }),
-    async handler({ params, body, caller, deps }) {
-      return suspendAccount(adminCtx(caller, deps), {
-        user: params.id,
-        ...(body.reason ? { reason: body.reason } : {}),
-      });
-    },
-  }),
-  jsonRoute({
-    operationId: 'adminUnsuspendUser',
-    method: 'post',
-    path: '/admin/users/:id/unsuspend',
-    tag: TAG,
-    summary: 'Give a suspended customer their service back',
-    description: 'Recorded as account.unsuspended.',
-    access: 'admin',
-    params: accountIdParams,
-    body: z.object({ reason: reasonField }),
-    response: z.object({
-      accountId: z.string(),
-      status: z.enum(['active', 'suspended']),
-      changed: z.boolean(),
-    }),
-    async handler({ params, body, caller, deps }) {
-      return unsuspendAccount(adminCtx(caller, deps), {
-        user: params.id,
-        ...(body.reason ? { reason: body.reason } : {}),
-      });
-    },
-  }),
+  suspensionRoute(
+    'suspend',
+    'Suspend a customer',
+    "Switches the account's service off everywhere (live tunnels are cut within seconds) and holds renewals; plan, wallet and data are kept. Recorded as account.suspended.",
+  ),
+  suspensionRoute(
+    'unsuspend',
+    'Give a suspended customer their service back',
+    'A paid period that ran out meanwhile restarts now (the suspended time is not billed). Recorded as account.unsuspended.',
+  ),
 
   // /payments /refund
   jsonRoute({

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { comparePlans, listPlans } from '../../../core/plans.js';
 import { listLocations } from '../../../core/locations.js';
 import { jsonRoute, type AnyRoute } from '../route.js';
-import { currency, planRow } from '../schemas.js';
+import { currency, planRow, publicLocation, toPublicLocation } from '../schemas.js';
 
 export const catalogueRoutes: AnyRoute[] = [
   jsonRoute({
@@ -33,27 +33,11 @@ export const catalogueRoutes: AnyRoute[] = [
     summary: 'Exit locations',
     description: 'Every exit location and whether it can carry traffic now.',
     access: 'public',
-    response: z.object({
-      locations: z.array(
-        z.object({
-          code: z.string(),
-          countryCode: z.string(),
-          city: z.string().nullable(),
-          label: z.string(),
-          available: z.boolean().describe('At least one healthy exit.'),
-        }),
-      ),
-    }),
+    response: z.object({ locations: z.array(publicLocation) }),
     async handler() {
       const locations = await listLocations();
       return {
-        locations: locations.map((location) => ({
-          code: location.code,
-          countryCode: location.countryCode,
-          city: location.city ?? null,
-          label: location.label,
-          available: location.exits.some((exit) => exit.healthy),
-        })),
+        locations: locations.map(toPublicLocation),
       };
     },
   }),

@@ -36,7 +36,12 @@ import {
   type ProxyAuthFailureReason,
 } from '../../../models/proxy-auth-failure.js';
 import { jsonRoute, type AnyRoute, type ApiDeps } from '../route.js';
-import { refusal as refusalSchema, upgrade as upgradeSchema } from '../schemas.js';
+import {
+  publicLocation,
+  refusal as refusalSchema,
+  toPublicLocation,
+  upgrade as upgradeSchema,
+} from '../schemas.js';
 import { entitlementsFor } from './usage.js';
 
 const protocol = z.enum(protocols);
@@ -153,12 +158,7 @@ function viewCredentials(
 
 const locationsView = z.object({
   locations: z.array(
-    z.object({
-      code: z.string(),
-      countryCode: z.string(),
-      city: z.string().nullable(),
-      label: z.string(),
-      available: z.boolean().describe('At least one healthy exit.'),
+    publicLocation.extend({
       allowed: z.boolean().describe('Your plan lets you use it now.'),
     }),
   ),
@@ -173,11 +173,7 @@ async function viewLocations(e: Entitlements): Promise<z.input<typeof locationsV
   const all = await listLocations();
   return {
     locations: all.map((location) => ({
-      code: location.code,
-      countryCode: location.countryCode,
-      city: location.city ?? null,
-      label: location.label,
-      available: location.exits.some((exit) => exit.healthy),
+      ...toPublicLocation(location),
       allowed: e.locations.allowed.includes(location.code),
     })),
     toChoose: e.locations.toChoose,
