@@ -35,6 +35,7 @@ import { Plan, type PlanRecord } from '../models/plan.js';
 import { QuotaUsage } from '../models/quota-usage.js';
 import { Subscription, type SubscriptionRecord } from '../models/subscription.js';
 import { TeamSeat } from '../models/team-seat.js';
+import { hourEnd } from './usage.js';
 import { UsageBucket } from '../models/usage-bucket.js';
 import { currentQuotaWindow } from './subscriptions.js';
 
@@ -346,7 +347,7 @@ export async function listSeatsWithUsage(
   return Promise.all(
     seats.map(async (seat) => ({
       ...toView(seat),
-      usedBytes: await bytesUsedSince(seat.memberAccountId, window.start, now),
+      usedBytes: await bytesUsedSince(seat.memberAccountId, window.start, hourEnd(now)),
       windowStart: window.start,
       windowEnd: window.end,
     })),

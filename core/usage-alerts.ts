@@ -37,7 +37,7 @@ import { walletModelOn } from '../models/wallet.js';
 import { notificationDedupKey, notify } from './notifications.js';
 import type { QuotaPeriodView } from './quota.js';
 import { DEFAULT_SETTINGS, type BusinessSettings, type SettingsStore } from './settings.js';
-import { listUsageBuckets } from './usage.js';
+import { hourEnd, listUsageBuckets } from './usage.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -427,7 +427,7 @@ async function forecastCounter(
   let bytes = 0;
   for (const accountId of accounts) {
     // Hourly buckets: the one holding `from` is counted whole, the current one as far as it goes.
-    const buckets = await listUsageBuckets(accountId, { from, to: now }, { connection });
+    const buckets = await listUsageBuckets(accountId, { from, to: hourEnd(now) }, { connection });
     for (const bucket of buckets) bytes += bucket.bytesUp + bucket.bytesDown;
   }
   const observedMs = now.getTime() - from.getTime();

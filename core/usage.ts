@@ -39,6 +39,15 @@ export function hourStart(at: Date): Date {
   return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
 }
 
+/**
+ * The end of the hour holding `at`: the `to` of a bucket range that must hold
+ * everything booked so far (a range ending at `at` itself would leave out the
+ * hour that began at `at`, on the dot).
+ */
+export function hourEnd(at: Date): Date {
+  return new Date(hourStart(at).getTime() + HOUR_MS);
+}
+
 function connectionOf(options: UsageDatabaseOption): Connection {
   return options.connection ?? mongoose.connection;
 }

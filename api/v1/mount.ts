@@ -9,8 +9,7 @@
  *
  * A refused admin attempt is audited by core/admin's requireAdmin.
  */
-import type express from 'express';
-import { type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
 import { Types } from 'mongoose';
 import type { z } from 'zod';
 import { DomainError, isDomainError } from '../../lib/errors.js';
@@ -24,8 +23,8 @@ import { getSeat } from '../../core/team.js';
 import { requestIdOf } from '../app.js';
 import type { AnyRoute, ApiDeps, Caller, PlanFeature, RateLimitSpec } from './route.js';
 
-/** Express path syntax for a declared path (the same: `:name` segments). */
-export function mountRoutes(router: express.Router, routes: readonly AnyRoute[], deps: ApiDeps) {
+/** Mounts each declared route on `router` behind the gates; a route declared twice is a bug. */
+export function mountRoutes(router: Router, routes: readonly AnyRoute[], deps: ApiDeps): void {
   const seen = new Set<string>();
   for (const route of routes) {
     const key = `${route.method} ${route.path}`;
@@ -35,7 +34,8 @@ export function mountRoutes(router: express.Router, routes: readonly AnyRoute[],
       try {
         await serve(route, req, res, deps);
       } catch (error) {
-        // Core's own limits (email codes, link attempts) say when to come back in their details.
+        // Every RATE_LIMITED (ours below, core's email codes, link attempts, broadcasts)
+        // says when to come back in its details.
         const retryAfter = isDomainError(error, 'RATE_LIMITED')
           ? error.details?.retryAfterSeconds
           : undefined;
@@ -52,7 +52,7 @@ async function serve(route: AnyRoute, req: Request, res: Response, deps: ApiDeps
   const now = deps.clock.now();
   const ip = req.ip ?? req.socket.remoteAddress ?? 'unknown';
   if (route.rateLimit?.perIp) {
-    await limit(route.rateLimit, 'ip', ip, route.rateLimit.perIp, now, res);
+    await limit(route.rateLimit, 'ip', ip, route.rateLimit.perIp, now);
   }
 
   let caller: Caller | null = null;
@@ -86,7 +86,7 @@ async function serve(route: AnyRoute, req: Request, res: Response, deps: ApiDeps
   if (route.rateLimit && perAccount) {
     const subject = perAccount.subject?.(body) ?? caller?.accountId;
     if (subject !== undefined) {
-      await limit(route.rateLimit, 'account', subject.toLowerCase(), perAccount.rules, now, res);
+      await limit(route.rateLimit, 'account', subject.toLowerCase(), perAccount.rules, now);
     }
   }
 
@@ -153,7 +153,6 @@ async function limit(
   subject: string,
   rules: NonNullable<RateLimitSpec['perIp']>,
   now: Date,
-  res: Response,
 ): Promise<void> {
   const outcome = await takeRateLimit(
     hashedRateLimitKey(`api-${spec.name}-${scope}`, subject),
@@ -161,7 +160,6 @@ async function limit(
     now,
   );
   if (outcome.ok) return;
-  res.setHeader('retry-after', String(outcome.retryAfterSeconds));
   throw new DomainError(
     'RATE_LIMITED',
     `Too many attempts. Try again in ${outcome.retryAfterSeconds} seconds.`,

@@ -14,6 +14,7 @@ import { currentQuotaWindow, getCurrentSubscription } from '../../../core/subscr
 import {
   ALL_LOCATIONS,
   connectedSecondsSince,
+  hourEnd,
   listUsageBuckets,
   listUsageSessions,
 } from '../../../core/usage.js';
@@ -237,7 +238,10 @@ export const usageRoutes: AnyRoute[] = [
       const [own, ownQuota, buckets30, e] = await Promise.all([
         getCurrentSubscription(accountId),
         getQuotaUsage(accountId, now),
-        listUsageBuckets(accountId, { from: new Date(now.getTime() - 30 * DAY_MS), to: now }),
+        listUsageBuckets(accountId, {
+          from: new Date(now.getTime() - 30 * DAY_MS),
+          to: hourEnd(now),
+        }),
         entitlementsFor(accountId, deps),
       ]);
       // As the bot: the account's own plan, else (a team seat) what the entitlements say of the team's.
@@ -321,9 +325,7 @@ export const usageRoutes: AnyRoute[] = [
       const days = query.days ?? (granularity === 'day' ? 7 : 1);
       const stepMs = granularity === 'day' ? DAY_MS : HOUR_MS;
       const to =
-        granularity === 'day'
-          ? new Date(startOfUtcDay(now).getTime() + DAY_MS)
-          : new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS);
+        granularity === 'day' ? new Date(startOfUtcDay(now).getTime() + DAY_MS) : hourEnd(now);
       const from = new Date(to.getTime() - days * DAY_MS);
       const rows = await listUsageBuckets(caller.accountId, { from, to });
       const buckets: z.input<typeof bucketView>[] = [];

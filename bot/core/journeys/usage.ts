@@ -9,6 +9,7 @@ import { getQuotaUsage } from '../../../core/quota.js';
 import {
   ALL_LOCATIONS,
   connectedSecondsSince,
+  hourEnd,
   listAuthFailures,
   listRecentRefusals,
   listUsageBuckets,
@@ -49,7 +50,10 @@ async function showUsage(turn: Turn): Promise<void> {
     getCurrentSubscription(turn.account.id),
     getQuotaUsage(turn.account.id, now),
     listUsageSessions(turn.account.id, { limit: 5 }),
-    listUsageBuckets(turn.account.id, { from: new Date(now.getTime() - 30 * DAY), to: now }),
+    listUsageBuckets(turn.account.id, {
+      from: new Date(now.getTime() - 30 * DAY),
+      to: hourEnd(now),
+    }),
   ]);
   const e = own
     ? null
@@ -122,7 +126,7 @@ async function showUsage(turn: Turn): Promise<void> {
 async function showChart(turn: Turn, days: 7 | 30): Promise<void> {
   const now = turn.deps.clock.now();
   const from = new Date(now.getTime() - days * DAY);
-  const rows = await listUsageBuckets(turn.account.id, { from, to: now });
+  const rows = await listUsageBuckets(turn.account.id, { from, to: hourEnd(now) });
   const buckets = rows
     .filter((row) => row.location !== ALL_LOCATIONS)
     .map((row) => ({ hourStart: row.hourStart, bytes: row.bytesUp + row.bytesDown }));

@@ -58,6 +58,27 @@ async function customerOnPlan(planCode: string): Promise<ApiCustomer & { subscri
 const get = (path: string, token?: string) => api.call('get', path, token ? { token } : {});
 
 describe('GET /me/usage', () => {
+  it('counts the hour that began this very moment (a clock on the hour)', async () => {
+    const before = clock().now();
+    clock().set(hourStart(new Date(before.getTime() + 3_600_000)));
+    try {
+      const ada = await customerOnPlan('starter');
+      const now = clock().now();
+      await addToUsageBuckets([
+        {
+          accountId: ada.accountId,
+          hourStart: hourStart(now),
+          location: ALL_LOCATIONS,
+          connectedSeconds: 60,
+        },
+      ]);
+      const res = await get('/me/usage', ada.accessToken);
+      expect(res.body.connected).toMatchObject({ periodSeconds: 60, todaySeconds: 60 });
+    } finally {
+      clock().set(before);
+    }
+  });
+
   it('shows a Starter customer the data used and left this week, when it resets, and the connected time', async () => {
     const ada = await customerOnPlan('starter');
     const now = clock().now();
