@@ -20,7 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import type { Clock } from '../../lib/clock.js';
 import { createMetricsRegistry } from '../../lib/metrics.js';
+import { createProxyRole, type ProxyRole, type ProxyRoleOptions } from '../../proxy/index.js';
 import type {
   AccessDecision,
   AccessRefusal,
@@ -584,4 +586,41 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   await exited;
+}
+
+export interface TestProxyRoleOptions {
+  clock: Clock;
+  /** Default true: the tests' targets are on loopback (the target guard has its own tests). */
+  allowPrivateTargets?: boolean;
+  /** Ports a Starter plan may CONNECT to; default [443]. */
+  httpsOnlyPorts?: readonly number[];
+  /** Default [25]. */
+  blockedPorts?: readonly number[];
+  /** Default: refresh every 100 ms, flush every 200 ms (leases as in production). */
+  accessOptions?: ProxyRoleOptions['accessOptions'];
+  /** Default 'silent'. */
+  logLevel?: 'silent' | 'warn';
+}
+
+/**
+ * The real proxy role (access controller, listeners, leases, metering) on
+ * 127.0.0.1 with ports picked by the system, started; stop it before the
+ * database goes.
+ */
+export async function startTestProxyRole(options: TestProxyRoleOptions): Promise<ProxyRole> {
+  const role = createProxyRole({
+    clock: options.clock,
+    logger: pino({ level: options.logLevel ?? 'silent' }),
+    metrics: createMetricsRegistry({ defaultMetrics: false }),
+    host: '127.0.0.1',
+    socksPort: 0,
+    httpPort: 0,
+    allowPrivateTargets: options.allowPrivateTargets ?? true,
+    httpsOnlyPorts: options.httpsOnlyPorts ?? [443],
+    blockedPorts: options.blockedPorts ?? [25],
+    accessOptions: options.accessOptions ?? { refreshMs: 100, flushMs: 200 },
+    drainTimeoutMs: 1_000,
+  });
+  await role.start();
+  return role;
 }

@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { addExit, addLocation } from '../../../core/locations.js';
 import {
   getProxyCredentials,
@@ -15,11 +14,16 @@ import {
   listProxyCredentialsChangedSince,
 } from '../../../core/proxy-credentials.js';
 import { activateFromPayment, chooseLocations } from '../../../core/subscriptions.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useApiHarness, type ApiCustomer } from '../../support/api.js';
 import { useTestDatabase } from '../../support/database.js';
-import { curl, hasCommand, startHttpTarget, type HttpTarget } from '../../support/proxy-wire.js';
+import {
+  curl,
+  hasCommand,
+  startHttpTarget,
+  type HttpTarget,
+  startTestProxyRole,
+} from '../../support/proxy-wire.js';
 
 let proxy: ProxyRole;
 let target: HttpTarget;
@@ -40,20 +44,12 @@ beforeAll(async () => {
   await addLocation({ countryCode: 'gb', city: 'London', label: 'United Kingdom' });
   await addExit('gb', { exitId: 'direct', kind: 'direct' });
   target = await startHttpTarget();
-  proxy = createProxyRole({
+  proxy = await startTestProxyRole({
     clock: clock(),
-    logger: pino({ level: 'silent' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
-    allowPrivateTargets: true,
     ...api.deps.proxy.policy,
     // Leases kept while idle (the default): returning them at once races the first tunnel.
     accessOptions: { refreshMs: 100, flushMs: 100 },
-    drainTimeoutMs: 1_000,
   });
-  await proxy.start();
 });
 
 /** A logged-in API customer whose account is on `planCode` (paid now), as accountOnPlan does. */

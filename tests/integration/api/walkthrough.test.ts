@@ -5,13 +5,17 @@
  * gateway with curl. If a step of the README stops working, this fails.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { addExit, addLocation } from '../../../core/locations.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useApiHarness } from '../../support/api.js';
 import { useTestDatabase } from '../../support/database.js';
-import { curl, hasCommand, startHttpTarget, type HttpTarget } from '../../support/proxy-wire.js';
+import {
+  curl,
+  hasCommand,
+  startHttpTarget,
+  type HttpTarget,
+  startTestProxyRole,
+} from '../../support/proxy-wire.js';
 
 let proxy: ProxyRole;
 let target: HttpTarget;
@@ -27,19 +31,11 @@ beforeAll(async () => {
   await addLocation({ countryCode: 'ng', city: 'Lagos', label: 'Nigeria (Lagos)' });
   await addExit('ng', { exitId: 'direct', kind: 'direct' });
   target = await startHttpTarget();
-  proxy = createProxyRole({
+  proxy = await startTestProxyRole({
     clock: api.payments.clock,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
-    allowPrivateTargets: true,
     ...api.deps.proxy.policy,
     accessOptions: { refreshMs: 100, flushMs: 100 },
-    drainTimeoutMs: 1_000,
   });
-  await proxy.start();
 });
 
 const withCurl = hasCommand('curl');

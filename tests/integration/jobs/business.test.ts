@@ -11,7 +11,6 @@
  * hears each thing once however many ticks pass.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import type { TelegramDeliverer } from '../../../bot/telegram/deliver.js';
 import type { WhatsAppDeliverer } from '../../../bot/whatsapp/deliver.js';
 import {
@@ -41,12 +40,11 @@ import { listRecentRefusals } from '../../../core/usage.js';
 import { getWallet, reconcileAndAlert } from '../../../core/wallet.js';
 import { runUsageAlerts } from '../../../jobs/usage.js';
 import { createLogger } from '../../../lib/logger.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { Account } from '../../../models/account.js';
 import { LedgerEntry } from '../../../models/ledger-entry.js';
 import { Notification } from '../../../models/notification.js';
 import { Subscription, type SubscriptionRecord } from '../../../models/subscription.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 import type { SmtpCapture } from '../../support/smtp-capture.js';
@@ -62,6 +60,7 @@ import {
   type DownloadServer,
   type ProxyLogin,
 } from './customer-traffic.js';
+import { startTestProxyRole } from '../../support/proxy-wire.js';
 
 const TOKEN = '999000:business';
 const HOUR = 3_600_000;
@@ -107,27 +106,17 @@ beforeAll(async () => {
     { quota: { bytes: STARTER_QUOTA, period: 'week', rolling: true, pooled: false } },
     { actor: 'test', clock: h.clock },
   );
-  role = createProxyRole({
+  role = await startTestProxyRole({
     clock: h.clock,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
-    // The website is on loopback; the target guard has its own tests.
-    allowPrivateTargets: true,
     // Starter may CONNECT only to web ports: here, the website's.
     httpsOnlyPorts: [website.port],
-    blockedPorts: [25],
     // Small leases, so the counter (and the warnings) follow the bytes closely.
     accessOptions: {
       refreshMs: 100,
       flushMs: 200,
       leases: { minLeaseBytes: 64 * 1024, maxLeaseBytes: 256 * 1024 },
     },
-    drainTimeoutMs: 1_000,
   });
-  await role.start();
 });
 
 /** Delivers everything due on one channel. */

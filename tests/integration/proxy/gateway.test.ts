@@ -7,13 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SocksClient } from 'socks';
-import { pino } from 'pino';
 import type { Socket } from 'node:net';
 import { TestClock } from '../../../lib/clock.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { getQuotaUsage } from '../../../core/quota.js';
 import { listAuthFailures, listRecentRefusals } from '../../../core/usage.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import {
   curl,
@@ -25,6 +23,7 @@ import {
   startSourceServer,
   type HttpTarget,
   type TcpTarget,
+  startTestProxyRole,
 } from '../../support/proxy-wire.js';
 import {
   customerWithQuota,
@@ -60,22 +59,12 @@ beforeAll(async () => {
   http = await startHttpTarget();
   echo = await startEchoServer();
   if (certificate) https = await startHttpsTarget(certificate);
-  role = createProxyRole({
+  role = await startTestProxyRole({
     clock,
-    logger: pino({ level: 'warn' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
-    // The targets are on loopback; the target guard has its own tests.
-    allowPrivateTargets: true,
+    logLevel: 'warn',
     // Starter may CONNECT only here: the local HTTPS target's port.
     httpsOnlyPorts: https ? [https.port] : [443],
-    blockedPorts: [25],
-    accessOptions: { refreshMs: 100, flushMs: 200 },
-    drainTimeoutMs: 1_000,
   });
-  await role.start();
 });
 
 const proxyUrl = (customer: Customer): string =>

@@ -6,13 +6,11 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { SocksClient } from 'socks';
-import { pino } from 'pino';
 import { TestClock } from '../../../lib/clock.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { listRecentRefusals } from '../../../core/usage.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
-import { startEchoServer, type TcpTarget } from '../../support/proxy-wire.js';
+import { startEchoServer, type TcpTarget, startTestProxyRole } from '../../support/proxy-wire.js';
 import { newCustomer, seedCatalogue, waitUntil } from './access/harness.js';
 
 let role: ProxyRole;
@@ -29,20 +27,11 @@ const clock = new TestClock(Math.floor(Date.now() / 3_600_000) * 3_600_000 + 600
 beforeAll(async () => {
   await seedCatalogue(clock);
   echo = await startEchoServer();
-  role = createProxyRole({
+  role = await startTestProxyRole({
     clock,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
     allowPrivateTargets: false,
-    httpsOnlyPorts: [443],
-    blockedPorts: [25],
     accessOptions: { refreshMs: 100, flushMs: 100 },
-    drainTimeoutMs: 1_000,
   });
-  await role.start();
 });
 
 it('records a private destination in the customer’s refusal history, with the reason in plain words', async () => {

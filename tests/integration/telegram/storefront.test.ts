@@ -12,16 +12,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pino } from 'pino';
 import { createTelegramRole, type TelegramRole } from '../../../bot/telegram/role.js';
 import { addExit, addLocation } from '../../../core/locations.js';
 import { getQuotaUsage, recordUsage } from '../../../core/quota.js';
 import { listRecentRefusals } from '../../../core/usage.js';
 import { createLogger } from '../../../lib/logger.js';
 import { createMailer } from '../../../lib/mailer.js';
-import { createMetricsRegistry } from '../../../lib/metrics.js';
 import { Payment } from '../../../models/payment.js';
-import { createProxyRole, type ProxyRole } from '../../../proxy/index.js';
+import type { ProxyRole } from '../../../proxy/index.js';
 import { useTestDatabase } from '../../support/database.js';
 import { usePaymentsHarness } from '../../support/payments.js';
 import {
@@ -30,6 +28,7 @@ import {
   selfSignedCertificate,
   startHttpsTarget,
   type HttpTarget,
+  startTestProxyRole,
 } from '../../support/proxy-wire.js';
 import { startSmtpCapture, type SmtpCapture } from '../../support/smtp-capture.js';
 import {
@@ -69,22 +68,14 @@ beforeAll(async () => {
   await addExit('ng', { exitId: 'direct', kind: 'direct' });
   if (certificate) target = await startHttpsTarget(certificate);
   const policy = { httpsOnlyPorts: [target?.port ?? 443], blockedPorts: [25] };
-  proxy = createProxyRole({
+  proxy = await startTestProxyRole({
     clock: h.clock,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetricsRegistry({ defaultMetrics: false }),
-    host: '127.0.0.1',
-    socksPort: 0,
-    httpPort: 0,
-    allowPrivateTargets: true,
     ...policy,
     // Leases kept while idle (the default): returning them at once, with a
     // clock that does not move, could take one back between a tunnel's
     // lease and its first byte. The quota step below returns them itself.
     accessOptions: { refreshMs: 100, flushMs: 100 },
-    drainTimeoutMs: 1_000,
   });
-  await proxy.start();
   smtp = await startSmtpCapture();
   emulator = await startTelegramEmulator({
     token: TOKEN,
