@@ -64,9 +64,9 @@ export async function recordAudit(
     return view(created.toObject());
   } catch (error) {
     if (input.key === undefined || !isDuplicateKeyError(error)) throw error;
-    const existing = await AuditEntry.findOne({ key: input.key }).lean<AuditEntryRecord>();
+    const existing = await findAuditByKey(input.key);
     if (!existing) throw error;
-    return view(existing);
+    return existing;
   }
 }
 
@@ -98,6 +98,12 @@ export async function listAudit(
     .limit(Math.min(Math.max(filter.limit ?? 50, 1), 500))
     .lean<AuditEntryRecord[]>();
   return entries.map(view);
+}
+
+/** The entry recorded under `key` (one per repeatable action), or null. */
+export async function findAuditByKey(key: string): Promise<AuditView | null> {
+  const entry = await AuditEntry.findOne({ key }).lean<AuditEntryRecord>();
+  return entry ? view(entry) : null;
 }
 
 function view(entry: AuditEntryRecord): AuditView {

@@ -53,13 +53,13 @@ import {
   type AdminPaymentLine,
   type MoneyWindow,
 } from '../../../core/admin/index.js';
-import { listAudit, recordAudit } from '../../../core/audit.js';
+import { findAuditByKey, listAudit, recordAudit } from '../../../core/audit.js';
 import { getRefundByKey } from '../../../core/payments/refunds.js';
 import { businessSettingsSchema, type Settings } from '../../../core/settings.js';
 import { DomainError } from '../../../lib/errors.js';
 import { CURRENCIES, type Currency } from '../../../lib/money.js';
 import { accountStatuses } from '../../../models/account.js';
-import { AuditEntry, auditChannels, type AuditEntryRecord } from '../../../models/audit-entry.js';
+import { auditChannels } from '../../../models/audit-entry.js';
 import { channels } from '../../../models/channel-identity.js';
 import { exitKinds } from '../../../models/location.js';
 import { paymentPurposes, paymentStatuses } from '../../../models/payment.js';
@@ -151,11 +151,9 @@ async function refuseReusedRequestId(
   targetId: string,
   facts: Record<string, unknown>,
 ): Promise<void> {
-  const earlier = await AuditEntry.findOne({ key }, { target: 1, details: 1 }).lean<
-    Pick<AuditEntryRecord, 'target' | 'details'>
-  >();
+  const earlier = await findAuditByKey(key);
   if (!earlier) return;
-  const details = (earlier.details ?? {}) as Record<string, unknown>;
+  const { details } = earlier;
   const same =
     earlier.target.id === targetId &&
     Object.entries(facts).every(([name, value]) => isDeepStrictEqual(details[name], value));
