@@ -28,6 +28,18 @@ const [uri, dbName, minLeaseBytes] = process.argv.slice(2);
 if (!uri || !dbName) throw new Error('usage: gateway-server.ts <mongodb-uri> <dbName>');
 
 await mongoose.connect(uri, { dbName });
+if (process.env.BENCH_QUERY_LOG) {
+  // BENCH_QUERY_LOG=1: counts of database calls per collection and method, every 5 s on stderr.
+  const counts = new Map<string, number>();
+  mongoose.set('debug', (collection: string, method: string) => {
+    const key = `${collection}.${method}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  });
+  setInterval(() => {
+    process.stderr.write(`QUERIES ${process.pid} ${JSON.stringify(Object.fromEntries(counts))}\n`);
+    counts.clear();
+  }, 5_000).unref();
+}
 const logger = pino({ level: 'silent' });
 const policy = { httpsOnlyPorts: [443], blockedPorts: [25] };
 const metrics = createMetricsRegistry({ defaultMetrics: false });
@@ -37,6 +49,7 @@ const access = new GatewayAccessController({
   metrics,
   policy,
   ...(minLeaseBytes ? { leases: { minLeaseBytes: Number(minLeaseBytes) } } : {}),
+  ...(process.env.BENCH_REFRESH_MS ? { refreshMs: Number(process.env.BENCH_REFRESH_MS) } : {}),
 });
 const gateway = createGateway({
   access,
@@ -51,19 +64,32 @@ const gateway = createGateway({
 await access.start();
 await gateway.start();
 
+if (process.env.BENCH_MEMORY_DETAIL) {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  const { getHeapSpaceStatistics } = await import('node:v8');
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const ns = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+      process.stderr.write(
+        `GC ${process.pid} ${Math.round(entry.startTime)} kind=${String((entry as { detail?: { kind?: number } }).detail?.kind)} ${entry.duration.toFixed(2)}ms new=${Math.round((ns?.physical_space_size ?? 0) / 1024)}K\n`,
+      );
+    }
+  }).observe({ entryTypes: ['gc'] });
+}
+
 interface Control {
-  type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot';
+  type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot' | 'alloc-start' | 'alloc-stop';
   file?: string;
 }
 
 let session: Session | undefined;
-const post = (method: string): Promise<unknown> =>
+const post = (method: string, params?: object): Promise<unknown> =>
   new Promise((resolve, reject) => {
     if (!session) {
       reject(new Error('no profiler session'));
       return;
     }
-    session.post(method, (error, result) => (error ? reject(error) : resolve(result)));
+    session.post(method, params, (error, result) => (error ? reject(error) : resolve(result)));
   });
 
 async function handle(message: Control): Promise<void> {
@@ -72,9 +98,57 @@ async function handle(message: Control): Promise<void> {
     if (!gc) throw new Error('run with --expose-gc');
     gc();
     gc();
+    if (process.env.BENCH_MEMORY_DETAIL) {
+      const { getHeapSpaceStatistics } = await import('node:v8');
+      const { readFileSync } = await import('node:fs');
+      const spaces = Object.fromEntries(
+        getHeapSpaceStatistics().map((s) => [
+          s.space_name,
+          [Math.round(s.space_used_size / 1024), Math.round(s.physical_space_size / 1024)],
+        ]),
+      );
+      // Resident KiB per kind of mapping: the node binary, malloc's heap, anonymous (V8 pages, arenas), other files.
+      const maps: Record<string, number> = {};
+      let kind = '';
+      for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+        const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+        if (head) {
+          const name = head[3] ?? '';
+          kind =
+            name === ''
+              ? 'anon'
+              : name.endsWith('/node')
+                ? 'node'
+                : name.startsWith('[')
+                  ? name
+                  : 'file';
+          continue;
+        }
+        const rss = /^Rss:\s+(\d+)/.exec(line);
+        if (rss) maps[kind] = (maps[kind] ?? 0) + Number(rss[1]);
+      }
+      process.stderr.write(
+        `MEMDETAIL ${JSON.stringify({ usage: process.memoryUsage(), spaces, maps })}\n`,
+      );
+    }
   } else if (message.type === 'heap-snapshot') {
     const { writeHeapSnapshot } = await import('node:v8');
     writeHeapSnapshot(message.file);
+  } else if (message.type === 'alloc-start') {
+    session = new Session();
+    session.connect();
+    await post('HeapProfiler.enable');
+    // Every allocation, also what the GC already collected: the churn, not what stays.
+    await post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  } else if (message.type === 'alloc-stop') {
+    const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
+    if (message.file) await writeFile(message.file, JSON.stringify(profile));
+    session?.disconnect();
+    session = undefined;
   } else if (message.type === 'profile-start') {
     session = new Session();
     session.connect();

@@ -18,12 +18,13 @@
  * BENCH_PROFILE_DIR=<dir>: one extra 64-way run with Atlantic's process under
  * the CPU profiler; the profile is written there and its top entries printed.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { addExit, addLocation } from '../core/locations.js';
 import { seedPlans } from '../core/plans.js';
@@ -103,10 +104,41 @@ async function startNativeServer(
 interface AtlanticProcess {
   proxy: Proxy;
   control(message: {
-    type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot';
+    type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot' | 'alloc-start' | 'alloc-stop';
     file?: string;
   }): Promise<void>;
 }
+
+/**
+ * The gateway runs as it ships: compiled by tsc (as `npm run build` does for
+ * `npm start`), not through tsx. tsx's esbuild keeps function names by
+ * wrapping every function in a `__name()` call that defines a `name`
+ * property, which gives each closure made per tunnel a property array of its
+ * own (about 1.5 KiB per tunnel in a heap snapshot) and costs time on every
+ * accept; the shipped code has none of that. Returns the compiled server's path.
+ */
+async function buildGatewayServer(dir: string): Promise<string> {
+  const outDir = path.join(dir, 'atlantic');
+  await promisify(execFile)(
+    process.execPath,
+    [
+      path.join(root, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(root, 'bench/tsconfig.server.json'),
+      '--outDir',
+      outDir,
+    ],
+    { cwd: root },
+  );
+  // ES modules, and the project's dependencies, as in the checkout.
+  await writeFile(path.join(outDir, 'package.json'), '{"type":"module"}\n');
+  await symlink(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
+  return path.join(outDir, 'bench/gateway-server.js');
+}
+
+let gatewayServerScript = '';
+/** BENCH_GATEWAY_NODE_FLAGS: extra Node/V8 flags for the Atlantic process (e.g. `--trace-gc`). */
+const NODE_FLAGS = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 async function startAtlantic(
   uri: string,
@@ -115,9 +147,9 @@ async function startAtlantic(
   minLeaseBytes?: number,
 ): Promise<AtlanticProcess> {
   const args = [uri, dbName, ...(minLeaseBytes ? [String(minLeaseBytes)] : [])];
-  const child = fork(path.join(root, 'bench/gateway-server.ts'), args, {
+  const child = fork(gatewayServerScript, args, {
     cwd: root,
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    execArgv: ['--expose-gc', ...NODE_FLAGS],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await firstLine<{ socksPort: number; pid: number }>(child, 'gateway-server');
@@ -269,6 +301,7 @@ export default async function bench({ write }: { write: (line: string) => void }
   const cleanups: (() => Promise<void> | void)[] = [];
   const skipped: string[] = [];
   try {
+    gatewayServerScript = await buildGatewayServer(dir);
     const echo = await startNativeServer(binary, ['echo']);
     cleanups.push(() => stopChild(echo.child));
     const source = await startNativeServer(binary, ['source', String(BULK_BYTES)]);
@@ -413,6 +446,13 @@ export default async function bench({ write }: { write: (line: string) => void }
         try {
           if (freshAtlantic) await freshAtlantic.control({ type: 'gc' });
           const before = rssBytes(fresh.pid).bytes;
+          if (freshAtlantic && process.env.BENCH_HEAP_SNAPSHOT) {
+            await freshAtlantic.control({
+              type: 'heap-snapshot',
+              file: `${process.env.BENCH_HEAP_SNAPSHOT}.before`,
+            });
+            await freshAtlantic.control({ type: 'gc' });
+          }
           const holder = spawn(
             binary,
             ['idle', String(fresh.port), freshCreds, String(IDLE_TUNNELS)],
@@ -428,7 +468,12 @@ export default async function bench({ write }: { write: (line: string) => void }
           // (after several seconds); measured 300 ms after the burst, a
           // transient 10-30 MB of young-generation pages counted as tunnels.
           // Every proxy waits the same time.
+          // BENCH_ALLOC_PROFILE=<file>: what the idle gateway allocates while it holds the tunnels.
+          const allocProfile = freshAtlantic ? process.env.BENCH_ALLOC_PROFILE : undefined;
+          if (allocProfile) await freshAtlantic?.control({ type: 'alloc-start' });
           await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+          if (allocProfile)
+            await freshAtlantic?.control({ type: 'alloc-stop', file: allocProfile });
           if (freshAtlantic) await freshAtlantic.control({ type: 'gc' });
           const after = rssBytes(fresh.pid).bytes;
           if (freshAtlantic && process.env.BENCH_HEAP_SNAPSHOT) {

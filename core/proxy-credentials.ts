@@ -494,6 +494,126 @@ export async function loadAccessFacts(
   return facts;
 }
 
+/** A write to one of the documents an account's access facts are read from. */
+export interface AccessFactChange {
+  accountId: string;
+  /** Collection, document, write time and content: the same write read twice has the same key. */
+  key: string;
+  updatedAt: Date;
+}
+
+/**
+ * Writes at or after `since` to the documents loadAccessFacts reads for an
+ * account (the account, its subscriptions, wallet and quota counters), by
+ * their `updatedAt`, so a gateway re-reads the facts of the accounts that
+ * changed instead of every account it serves. `updatedAt` comes from each
+ * writer's clock: callers re-read an overlap before their last mark. Team
+ * seats are not here (a removed seat leaves nothing to find): gateways
+ * compare them whole, see listTeamSeatsAround and teamShape.
+ */
+export async function listAccessFactChangesSince(
+  since: Date,
+  options: CredentialDatabaseOption = {},
+): Promise<AccessFactChange[]> {
+  const models = modelsOn(options.connection);
+  const written = { updatedAt: { $gte: since } };
+  type Row = { _id: Types.ObjectId; accountId?: Types.ObjectId; updatedAt: Date };
+  // The fields facts are made of (not the long arrays: history, lease
+  // entries, decisions): they go into the key, so two writes stamped with
+  // the same time (a frozen test clock) are still told apart.
+  const [accounts, subscriptions, wallets, quotas] = await Promise.all([
+    models.Account.find(written, { status: 1, updatedAt: 1 }).lean<Row[]>(),
+    models.Subscription.find(written, { history: 0, renewalPaymentRefs: 0 }).lean<Row[]>(),
+    models.Wallet.find(written, { accountId: 1, balanceMinor: 1, updatedAt: 1 }).lean<Row[]>(),
+    models.QuotaUsage.find(written, { leases: 0, addedRefs: 0 }).lean<Row[]>(),
+  ]);
+  const changes: AccessFactChange[] = [];
+  const add = (collection: string, rows: readonly Row[]): void => {
+    for (const row of rows) {
+      changes.push({
+        accountId: String(row.accountId ?? row._id),
+        key: `${collection}:${JSON.stringify(row)}`,
+        updatedAt: row.updatedAt,
+      });
+    }
+  };
+  add('account', accounts);
+  add('subscription', subscriptions);
+  add('wallet', wallets);
+  add('quota', quotas);
+  return changes;
+}
+
+/** A team seat as teamShape reads it. */
+export interface TeamSeatRow {
+  ownerAccountId: string;
+  memberAccountId: string;
+  capBytes: number | null;
+  maxConnections: number | null;
+}
+
+/**
+ * Every seat that shapes the facts of `accountIds`: theirs as members, and
+ * every seat of their teams (as owners, or their owners' teams).
+ */
+export async function listTeamSeatsAround(
+  accountIds: readonly string[],
+  options: CredentialDatabaseOption = {},
+): Promise<TeamSeatRow[]> {
+  const ids = accountIds
+    .filter((id) => Types.ObjectId.isValid(id))
+    .map((id) => new Types.ObjectId(id));
+  if (ids.length === 0) return [];
+  const { TeamSeat } = modelsOn(options.connection);
+  const asMembers = await TeamSeat.find(
+    { memberAccountId: { $in: ids } },
+    { ownerAccountId: 1 },
+  ).lean<Pick<StoredSeat, 'ownerAccountId'>[]>();
+  const owners = new Map(ids.map((id) => [String(id), id]));
+  for (const seat of asMembers) owners.set(String(seat.ownerAccountId), seat.ownerAccountId);
+  const seats = await TeamSeat.find({ ownerAccountId: { $in: [...owners.values()] } }).lean<
+    StoredSeat[]
+  >();
+  return seats.map((seat) => ({
+    ownerAccountId: String(seat.ownerAccountId),
+    memberAccountId: String(seat.memberAccountId),
+    capBytes: seat.capBytes ?? null,
+    maxConnections: seat.maxConnections ?? null,
+  }));
+}
+
+/**
+ * What team membership makes of an account's facts (its seat and caps, its
+ * team's accounts), as one comparable string: from the seats
+ * (listTeamSeatsAround), or from facts already loaded. When the two differ,
+ * the facts are stale (a seat was added, removed or changed).
+ */
+export function teamShape(
+  accountId: string,
+  from: { seats: readonly TeamSeatRow[] } | { facts: AccessFacts },
+): string {
+  let seat: Pick<TeamSeatRow, 'ownerAccountId' | 'capBytes' | 'maxConnections'> | null;
+  let owner: string | null;
+  let members: string[];
+  if ('seats' in from) {
+    seat = from.seats.find((row) => row.memberAccountId === accountId) ?? null;
+    const team = seat?.ownerAccountId ?? accountId;
+    members = from.seats
+      .filter((row) => row.ownerAccountId === team)
+      .map((row) => row.memberAccountId);
+    owner = members.length > 0 ? team : null;
+  } else {
+    seat = from.facts.seat ?? null;
+    owner = from.facts.team?.ownerAccountId ?? null;
+    members = from.facts.team?.accountIds.filter((id) => id !== owner) ?? [];
+  }
+  const seatPart = seat
+    ? `seat ${seat.ownerAccountId} ${seat.capBytes ?? '-'} ${seat.maxConnections ?? '-'}`
+    : '';
+  const teamPart = owner ? `team ${owner} ${members.sort().join(',')}` : '';
+  return `${seatPart}|${teamPart}`;
+}
+
 /** Each account's own facts (four queries), as if none were a seat. */
 async function loadOwnFacts(
   models: Models,

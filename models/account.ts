@@ -70,6 +70,8 @@ accountSchema.index(
   { unique: true, partialFilterExpression: { email: { $exists: true } } },
 );
 accountSchema.index({ status: 1, createdAt: -1 });
+// Gateways re-read the access facts of accounts written lately (core/proxy-credentials.ts).
+accountSchema.index({ updatedAt: 1 });
 
 export type AccountData = InferSchemaType<typeof accountSchema>;
 export type AccountDocument = HydratedDocument<AccountData>;

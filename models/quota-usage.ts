@@ -53,9 +53,11 @@ const quotaUsageSchema = new Schema(
     /** Who holds the leased bytes (see gatewayLeaseSchema). */
     leases: { type: [gatewayLeaseSchema], default: undefined },
   },
-  { strict: 'throw', versionKey: false },
+  // updatedAt: gateways re-read the access facts of accounts written lately (core/proxy-credentials.ts).
+  { strict: 'throw', versionKey: false, timestamps: { createdAt: false, updatedAt: true } },
 );
 
+quotaUsageSchema.index({ updatedAt: 1 });
 quotaUsageSchema.index({ accountId: 1, periodStart: 1 }, { unique: true });
 quotaUsageSchema.index({ accountId: 1, periodEnd: 1 });
 // The reclaim job looks for leases not renewed lately; gateways touch their own.

@@ -173,6 +173,8 @@ subscriptionSchema.index({ accountId: 1, createdAt: -1 });
 subscriptionSchema.index({ status: 1, periodEnd: 1 });
 subscriptionSchema.index({ status: 1, trialEndsAt: 1 });
 subscriptionSchema.index({ status: 1, graceEndsAt: 1 });
+// Gateways re-read the access facts of accounts written lately (core/proxy-credentials.ts).
+subscriptionSchema.index({ updatedAt: 1 });
 
 export type SubscriptionDocument = HydratedDocument<SubscriptionData>;
 

@@ -48,10 +48,12 @@ const walletSchema = new Schema(
       default: undefined,
     },
   },
-  { strict: 'throw', versionKey: false },
+  // updatedAt: gateways re-read the access facts of accounts written lately (core/proxy-credentials.ts).
+  { strict: 'throw', versionKey: false, timestamps: { createdAt: false, updatedAt: true } },
 );
 
 walletSchema.index({ accountId: 1 }, { unique: true });
+walletSchema.index({ updatedAt: 1 });
 
 export type WalletData = InferSchemaType<typeof walletSchema>;
 export type WalletDocument = HydratedDocument<WalletData>;

@@ -1092,7 +1092,10 @@ export class GatewayAccessController implements AccessController {
     onlyDueSettles?: boolean;
   }): Promise<void> {
     const [usage] = await Promise.allSettled([
-      this.meter.flush({ endSessions: options.endSessions }),
+      this.meter.flush({
+        endSessions: options.endSessions,
+        onlyDue: options.onlyDueSettles === true,
+      }),
       this.leases.settleAll({
         isBusy: (key) => (this.leaseUsers.get(key) ?? 0) > 0,
         returnAll: options.returnLeases === true,

@@ -7,14 +7,25 @@
  * - credentials changed since the last mark (`updatedAt`, with an overlap for
  *   writers' clock skew), plus a full reload now and then to catch deletions;
  * - plans and locations in full (small collections);
- * - the facts of "hot" accounts (seen recently or with open tunnels) in full,
- *   so changes made by any writer, even directly in the database, show up on
- *   the next refresh (every `refreshMs`, default 500 ms).
+ * - the facts of "hot" accounts (seen recently or with open tunnels) that
+ *   changed: the account, subscription, wallet and quota documents written
+ *   since the last mark (`updatedAt`, with the same overlap), and every
+ *   account whose team seats differ from its facts (seats are compared whole,
+ *   because a removed seat leaves nothing to find by date), and whose quota
+ *   period has ended;
+ * - and, in slices, every hot account's facts in full once per `factsSweepMs`
+ *   (default 10 s), for writes that bypass `updatedAt` (a hand edit in the
+ *   database shell).
  *
- * So revocation and entitlement changes take effect within about a second,
- * and the hot path (a connection of an account already being served) makes
- * no database round trip. The first connection of an account this process has
- * not seen lately loads its facts once (`loadAccount`).
+ * So revocation and entitlement changes made through the application (the
+ * bots, the API, jobs, or mongoose directly, as the tests do) take effect
+ * within about a second (every `refreshMs`, default 500 ms), other writes
+ * within the sweep, and the hot path (a connection of an account already
+ * being served) makes no database round trip. A refresh costs in proportion
+ * to what changed, not to the accounts served: a gateway holding thousands of
+ * quiet customers does not re-read them all twice a second. The first
+ * connection of an account this process has not seen lately loads its facts
+ * once (`loadAccount`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Connection } from 'mongoose';
@@ -22,11 +33,16 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { listLocations, type LocationView } from '../core/locations.js';
 import {
+  listAccessFactChangesSince,
   listProxyCredentialsChangedSince,
+  listTeamSeatsAround,
   loadAccessFacts,
   loadPlansForAccess,
+  teamShape,
+  type AccessFactChange,
   type AccessFacts,
   type ProxyCredentialRecord,
+  type TeamSeatRow,
 } from '../core/proxy-credentials.js';
 import type { PlanRecord } from '../models/plan.js';
 
@@ -46,6 +62,8 @@ export interface CredentialCacheOptions {
   overlapMs?: number;
   /** An account stays hot this long after its last connection (default 2 min). */
   hotForMs?: number;
+  /** Every hot account's facts are re-read in full at least this often (default 10 s). */
+  factsSweepMs?: number;
   /** Accounts to keep hot whatever their last use (those with open tunnels). */
   busyAccounts?: () => Iterable<string>;
   /**
@@ -66,6 +84,7 @@ export class CredentialCache {
   private readonly fullReloadMs: number;
   private readonly overlapMs: number;
   private readonly hotForMs: number;
+  private readonly factsSweepMs: number;
   private readonly busyAccounts: () => Iterable<string>;
   private readonly timerClock: Clock;
 
@@ -78,9 +97,24 @@ export class CredentialCache {
   private plans = new Map<string, PlanRecord>();
   private locationList: LocationView[] = [];
   private mark: Date | null = null;
+  /**
+   * Where the last refresh's window of fact writes began (ms, before the
+   * overlap): the earlier of the business clock and the wall clock then.
+   * Writers stamp `updatedAt` with one or the other (mongoose's timestamps
+   * use the wall clock; core/subscriptions.ts stamps business time), and in
+   * production the two agree. Facts loaded before are read whole.
+   */
+  private factsBasisMs: number;
+  /** Fact writes already acted on (AccessFactChange.key), until they fall out of the overlap. */
+  private readonly seenFactChanges = new Map<string, number>();
+  /** Where the full sweep of hot accounts' facts goes on. */
+  private sweepCursor = 0;
+  /** Accounts the sweep owes (fractions carry over to the next refresh). */
+  private sweepDue = 0;
   private lastFullReloadMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   private stopped = true;
   private readonly listeners: (() => void)[] = [];
 
@@ -92,6 +126,8 @@ export class CredentialCache {
     this.fullReloadMs = options.fullReloadMs ?? 60_000;
     this.overlapMs = options.overlapMs ?? 5_000;
     this.hotForMs = options.hotForMs ?? 120_000;
+    this.factsSweepMs = options.factsSweepMs ?? 10_000;
+    this.factsBasisMs = Math.min(this.clockNowMs(), Date.now());
     this.busyAccounts = options.busyAccounts ?? (() => []);
     this.timerClock = options.timerClock ?? systemClock;
   }
@@ -114,9 +150,22 @@ export class CredentialCache {
     this.listeners.push(listener);
   }
 
-  /** One refresh now (concurrent callers share it). */
+  /**
+   * A refresh that starts now, or right after the one under way (which may
+   * have read before the caller's write); callers at the same time share it.
+   * So what was written before the call is in the cache when it resolves.
+   */
   refresh(): Promise<void> {
-    this.running ??= this.refreshOnce().finally(() => {
+    if (this.running) {
+      this.queued ??= this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.refresh();
+        });
+      return this.queued;
+    }
+    this.running = this.refreshOnce().finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -196,22 +245,91 @@ export class CredentialCache {
     const since =
       full || this.mark === null ? null : new Date(this.mark.getTime() - this.overlapMs);
     const hot = this.hotAccountIds();
-    const [credentials, plans, locations, facts] = await Promise.all([
+    // From where the previous window began: a write since then is inside
+    // whichever clock stamped it (and the business clock may be set back).
+    const basisMs = Math.min(this.clockNowMs(), Date.now());
+    const factsSince = new Date(Math.min(this.factsBasisMs, basisMs) - this.overlapMs);
+    this.factsBasisMs = basisMs;
+    const [credentials, plans, locations, changes, seats] = await Promise.all([
       listProxyCredentialsChangedSince(since, options),
       loadPlansForAccess(options),
       listLocations(options),
-      this.fetchFacts(hot),
+      listAccessFactChangesSince(factsSince, options),
+      listTeamSeatsAround(hot, options),
     ]);
     this.applyCredentials(credentials, full);
     if (full) this.lastFullReloadMs = this.timerClock.now().getTime();
     this.plans = new Map(plans.map((plan) => [plan.code, plan]));
     this.locationList = locations;
+    const stale = this.staleFacts(hot, changes, seats, factsSince);
+    const facts = stale.length > 0 ? await this.fetchFacts(stale) : new Map<string, AccessFacts>();
     for (const [accountId, accountFacts] of facts) this.facts.set(accountId, accountFacts);
     // Hot as of now, not as of the start: an account that came back (or was
     // loaded) while the queries ran must keep its facts, or its connection
     // finds none a moment later (and, with no quota period yet, cannot open one).
     this.forgetCold(new Set(this.hotAccountIds()));
     for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * The hot accounts whose facts must be read again: a fact document written
+   * since the last look (or a team owner's, for its members), seats that no
+   * longer match, a quota period that ended, and this refresh's slice of the
+   * full sweep.
+   */
+  private staleFacts(
+    hot: readonly string[],
+    changes: readonly AccessFactChange[],
+    seats: readonly TeamSeatRow[],
+    since: Date,
+  ): string[] {
+    const cached = (accountId: string): AccessFacts | undefined => this.facts.get(accountId);
+    const stale = new Set<string>();
+    const changed = new Set<string>();
+    for (const change of changes) {
+      const atMs = change.updatedAt.getTime();
+      if (this.seenFactChanges.has(change.key)) continue;
+      changed.add(change.accountId);
+      // Facts being loaded may have been read before this write: look again next time.
+      if (!this.loading.has(change.accountId)) this.seenFactChanges.set(change.key, atMs);
+    }
+    for (const [key, atMs] of this.seenFactChanges) {
+      if (atMs < since.getTime()) this.seenFactChanges.delete(key);
+    }
+    const nowMs = this.clock.now().getTime();
+    for (const accountId of hot) {
+      const facts = cached(accountId);
+      if (!facts) {
+        // Hot without facts (a load that failed): read them now.
+        if (!this.loading.has(accountId)) stale.add(accountId);
+        continue;
+      }
+      // A seat's subscription, wallet and counter are its owner's.
+      const owner = facts.seat?.ownerAccountId ?? facts.team?.ownerAccountId;
+      if (
+        changed.has(accountId) ||
+        (owner !== undefined && changed.has(owner)) ||
+        teamShape(accountId, { seats }) !== teamShape(accountId, { facts }) ||
+        (facts.quota !== null && facts.quota.periodEnd.getTime() <= nowMs)
+      ) {
+        stale.add(accountId);
+      }
+    }
+    // Every hot account once per factsSweepMs, spread evenly over the refreshes.
+    const refreshesPerSweep = Math.max(1, this.factsSweepMs / this.refreshMs);
+    this.sweepDue = Math.min(hot.length, this.sweepDue + hot.length / refreshesPerSweep);
+    const slice = Math.floor(this.sweepDue);
+    this.sweepDue -= slice;
+    for (let i = 0; i < slice; i++) {
+      this.sweepCursor = (this.sweepCursor + 1) % hot.length;
+      const accountId = hot[this.sweepCursor];
+      if (accountId !== undefined && cached(accountId)) stale.add(accountId);
+    }
+    return [...stale];
+  }
+
+  private clockNowMs(): number {
+    return this.clock.now().getTime();
   }
 
   private fetchFacts(accountIds: readonly string[]): Promise<Map<string, AccessFacts>> {

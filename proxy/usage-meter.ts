@@ -15,6 +15,13 @@
  * Every write is an increment or an insert, so a failed flush keeps its batch
  * for the next one without counting anything twice.
  *
+ * The background flush (`onlyDue`) writes an account only when something
+ * happened (bytes, a tunnel opened or closed, its session ended) or when it
+ * was last written QUIET_BOOK_MS ago: a gateway holding thousands of quiet
+ * tunnels does not rewrite every account's bucket and session each second.
+ * A crash therefore loses at most that long of a quiet account's connected
+ * time (statistics only: PAYG hours are charged when they start).
+ *
  * The hot path is the relay adding to a TunnelUsage's `up` / `down` fields:
  * no lookup, no allocation.
  */
@@ -75,9 +82,15 @@ interface AccountUsage {
   connectedSinceMs: number | null;
   lastClosedMs: number;
   session: SessionState | null;
+  /** Something to write since the last collect: bytes, a tunnel opened or closed. */
+  changed: boolean;
+  /** Clock ms of the last collect that wrote this account. */
+  writtenMs: number;
 }
 
 const HOUR_MS = 3_600_000;
+/** A quiet account (open tunnels, nothing moving) is written this often by the background flush. */
+export const QUIET_BOOK_MS = 60_000;
 /** The same refusal again within this long is one record with a count. */
 const REFUSAL_FOLD_MS = 5_000;
 /** Failed logins held between flushes at most (a flood is recorded in part, not in memory). */
@@ -105,6 +118,7 @@ export class UsageMeter {
     const now = this.options.clock.now();
     const account = this.accountOf(accountId);
     if (account.tunnels.size === 0) account.connectedSinceMs = now.getTime();
+    account.changed = true;
     const usage: TunnelUsage = { accountId, location, up: 0, down: 0 };
     account.tunnels.add(usage);
     const session = (account.session ??= newSession(now));
@@ -121,6 +135,7 @@ export class UsageMeter {
     const account = this.accounts.get(usage.accountId);
     if (!account?.tunnels.delete(usage)) return;
     const now = this.options.clock.now();
+    account.changed = true;
     this.collectBytes(account, usage, now);
     if (account.tunnels.size > 0) return;
     this.bookConnectedTime(account, now.getTime());
@@ -149,11 +164,13 @@ export class UsageMeter {
 
   /**
    * Writes everything counted since the last flush. `endSessions` (shutdown)
-   * ends every session with no open tunnel now instead of after the gap.
-   * Rejects when a write failed; its batch is kept for the next flush.
+   * ends every session with no open tunnel now instead of after the gap;
+   * `onlyDue` (the background flush) leaves quiet accounts for a later one
+   * (see QUIET_BOOK_MS). Rejects when a write failed; its batch is kept for
+   * the next flush.
    */
-  async flush(options: { endSessions?: boolean } = {}): Promise<void> {
-    this.collect(options.endSessions === true);
+  async flush(options: { endSessions?: boolean; onlyDue?: boolean } = {}): Promise<void> {
+    this.collect(options.endSessions === true, options.onlyDue === true);
     const batch = {
       buckets: [...this.buckets.values()],
       sessions: this.sessionUpdates,
@@ -184,6 +201,8 @@ export class UsageMeter {
         connectedSinceMs: null,
         lastClosedMs: 0,
         session: null,
+        changed: false,
+        writtenMs: this.options.clock.now().getTime(),
       };
       this.accounts.set(accountId, account);
     }
@@ -204,6 +223,7 @@ export class UsageMeter {
   private collectBytes(account: AccountUsage, usage: TunnelUsage, now: Date): void {
     const { up, down } = usage;
     if (up === 0 && down === 0) return;
+    account.changed = true;
     usage.up = 0;
     usage.down = 0;
     this.addToBucket(account.accountId, now, usage.location, { bytesUp: up, bytesDown: down });
@@ -227,22 +247,31 @@ export class UsageMeter {
     account.connectedSinceMs = untilMs;
   }
 
-  /** Moves every account's counters into the pending writes; ends sessions idle past the gap. */
-  private collect(endSessions: boolean): void {
+  /**
+   * Moves every account's counters into the pending writes; ends sessions
+   * idle past the gap. With `onlyDue`, an account with nothing new is left
+   * alone until QUIET_BOOK_MS after it was last written.
+   */
+  private collect(endSessions: boolean, onlyDue: boolean): void {
     const now = this.options.clock.now();
+    const nowMs = now.getTime();
+    const gapMs = this.options.sessionGapMs ?? 30_000;
     for (const account of [...this.accounts.values()]) {
       for (const usage of account.tunnels) this.collectBytes(account, usage, now);
-      if (account.tunnels.size > 0) this.bookConnectedTime(account, now.getTime());
-      this.collectSession(account, now, endSessions);
+      const over =
+        account.tunnels.size === 0 && (endSessions || nowMs - account.lastClosedMs >= gapMs);
+      const due = !onlyDue || over || account.changed || nowMs - account.writtenMs >= QUIET_BOOK_MS;
+      if (!due) continue;
+      account.changed = false;
+      account.writtenMs = nowMs;
+      if (account.tunnels.size > 0) this.bookConnectedTime(account, nowMs);
+      this.collectSession(account, now, over);
     }
   }
 
-  private collectSession(account: AccountUsage, now: Date, endSessions: boolean): void {
+  private collectSession(account: AccountUsage, now: Date, over: boolean): void {
     const session = account.session;
     if (!session) return;
-    const gapMs = this.options.sessionGapMs ?? 30_000;
-    const idle = account.tunnels.size === 0;
-    const over = idle && (endSessions || now.getTime() - account.lastClosedMs >= gapMs);
     this.sessionUpdates.push({
       sessionId: session.id,
       accountId: account.accountId,

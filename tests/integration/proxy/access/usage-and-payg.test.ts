@@ -66,6 +66,48 @@ describe('metering', () => {
   });
 });
 
+describe('background flushes of quiet accounts', () => {
+  it('writes an account with nothing moving once a minute, and at once when bytes move', async () => {
+    clock.set('2026-03-04T10:00:00.000Z');
+    const customer = await newCustomer('personal', clock);
+    // No background flush of its own: the test runs the background kind itself.
+    const controller = await controllers.start({ flushMs: 3_600_000 });
+    const background = () => controller.flush({ onlyDueSettles: true });
+    const connected = async (): Promise<number> => {
+      const buckets = await listUsageBuckets(customer.accountId, {
+        from: new Date('2026-03-04T10:00:00Z'),
+        to: new Date('2026-03-04T11:00:00Z'),
+      });
+      return buckets.find((bucket) => bucket.location === '*')?.connectedSeconds ?? 0;
+    };
+    const grant = grantOf(await controller.authorize(request(customer)));
+    await background();
+    expect(await connected()).toBe(0);
+
+    // Open but quiet: the next background flushes leave the account alone...
+    clock.set('2026-03-04T10:00:30.000Z');
+    await background();
+    expect(await connected()).toBe(0);
+    // ...until a minute after it was last written.
+    clock.set('2026-03-04T10:01:00.000Z');
+    await background();
+    expect(await connected()).toBe(60);
+
+    // Bytes make it due at once.
+    clock.set('2026-03-04T10:01:10.000Z');
+    expect(grant.allow(500)).toBe(500);
+    await background();
+    expect(await connected()).toBe(70);
+    // An explicit flush (shutdown, tests) writes everything whatever is due.
+    clock.set('2026-03-04T10:01:20.000Z');
+    await controller.flush();
+    expect(await connected()).toBe(80);
+    const [session] = await listUsageSessions(customer.accountId);
+    expect(session).toMatchObject({ bytesDown: 500, connections: 1, endedAt: null });
+    grant.close();
+  });
+});
+
 describe('metering by direction', () => {
   it('books what each tunnel sent and received apart, per location, across flushes', async () => {
     clock.set('2026-03-03T09:00:00.000Z');
