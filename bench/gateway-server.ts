@@ -17,6 +17,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
+import { getHeapSpaceStatistics } from 'node:v8';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
 import { systemClock } from '../lib/clock.js';
@@ -75,6 +76,14 @@ if (process.env.BENCH_MEMORY_DETAIL) {
       );
     }
   }).observe({ entryTypes: ['gc'] });
+}
+
+/** The young generation's resident size (V8's new space), reported with every control answer. */
+function newSpaceBytes(): number {
+  return (
+    getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')
+      ?.physical_space_size ?? 0
+  );
 }
 
 interface Control {
@@ -164,7 +173,7 @@ async function handle(message: Control): Promise<void> {
 
 process.on('message', (message: Control) => {
   handle(message).then(
-    () => process.send?.({ type: message.type, done: true }),
+    () => process.send?.({ type: message.type, done: true, newSpaceBytes: newSpaceBytes() }),
     (error: unknown) => process.send?.({ type: message.type, done: false, error: String(error) }),
   );
 });

@@ -101,12 +101,21 @@ async function startNativeServer(
   return { port, child };
 }
 
+/** gateway-server's answer to a control message. */
+interface ControlReply {
+  type: string;
+  done: boolean;
+  error?: string;
+  /** The young generation's resident bytes after the command (V8's new space). */
+  newSpaceBytes?: number;
+}
+
 interface AtlanticProcess {
   proxy: Proxy;
   control(message: {
     type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot' | 'alloc-start' | 'alloc-stop';
     file?: string;
-  }): Promise<void>;
+  }): Promise<ControlReply>;
 }
 
 /**
@@ -163,17 +172,17 @@ async function startAtlantic(
       stop: () => stopChild(child),
     },
     control: async (message) => {
-      const answered = new Promise<void>((resolve, reject) => {
-        const onMessage = (reply: { type: string; done: boolean; error?: string }): void => {
+      const answered = new Promise<ControlReply>((resolve, reject) => {
+        const onMessage = (reply: ControlReply): void => {
           if (reply.type !== message.type) return;
           child.off('message', onMessage);
-          if (reply.done) resolve();
+          if (reply.done) resolve(reply);
           else reject(new Error(`gateway-server ${message.type}: ${reply.error ?? ''}`));
         };
         child.on('message', onMessage);
       });
       child.send(message);
-      await answered;
+      return answered;
     },
   };
 }
@@ -380,6 +389,8 @@ export default async function bench({ write }: { write: (line: string) => void }
     const coldRuns: RateResult[] = [];
     const engineCpu = { seconds: 0, tunnels: 0 };
     const errors: string[] = [];
+    /** Atlantic's memory runs: how much of the RSS per tunnel was V8's young generation growing. */
+    const youngGeneration: { grownKiB: number; totalKiB: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const order = proxies.map((_, i) => proxies[(i + round) % proxies.length] as Proxy);
       const figures = new Map<string, Partial<Figures>>(order.map((p) => [p.name, {}]));
@@ -444,37 +455,37 @@ export default async function bench({ write }: { write: (line: string) => void }
           (proxy.name === 'microsocks' ? await startMicrosocks() : await startDante());
         const freshCreds = await writeCredentials(dir, `${proxy.name}-fresh`, fresh.credentials);
         try {
-          if (freshAtlantic) await freshAtlantic.control({ type: 'gc' });
+          const gc = async (): Promise<number | undefined> =>
+            freshAtlantic ? (await freshAtlantic.control({ type: 'gc' })).newSpaceBytes : undefined;
+          // Measured once the process has been idle a while, before as after,
+          // not in the wake of its start or of the burst that opened the
+          // tunnels: every proxy waits the same time.
+          const settle = (): Promise<unknown> =>
+            new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+          await settle();
+          const newSpaceBefore = await gc();
           const before = rssBytes(fresh.pid).bytes;
           if (freshAtlantic && process.env.BENCH_HEAP_SNAPSHOT) {
             await freshAtlantic.control({
               type: 'heap-snapshot',
               file: `${process.env.BENCH_HEAP_SNAPSHOT}.before`,
             });
-            await freshAtlantic.control({ type: 'gc' });
+            await gc();
           }
           const holder = spawn(
             binary,
             ['idle', String(fresh.port), freshCreds, String(IDLE_TUNNELS)],
-            {
-              stdio: ['pipe', 'pipe', 'inherit'],
-            },
+            { stdio: ['pipe', 'pipe', 'inherit'] },
           );
           const idle = await firstLine<IdleResult>(holder, 'native idle');
-          // Idle tunnels: measured once the proxy has been idle for a while
-          // (IDLE_SETTLE_MS), not in the wake of the burst that opened them.
-          // V8 grows its young generation during a burst of allocations and
-          // gives it back only when its memory reducer sees the process idle
-          // (after several seconds); measured 300 ms after the burst, a
-          // transient 10-30 MB of young-generation pages counted as tunnels.
-          // Every proxy waits the same time.
-          // BENCH_ALLOC_PROFILE=<file>: what the idle gateway allocates while it holds the tunnels.
+          // BENCH_ALLOC_PROFILE=<file>: what the idle gateway allocates meanwhile.
           const allocProfile = freshAtlantic ? process.env.BENCH_ALLOC_PROFILE : undefined;
           if (allocProfile) await freshAtlantic?.control({ type: 'alloc-start' });
-          await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
-          if (allocProfile)
+          await settle();
+          if (allocProfile) {
             await freshAtlantic?.control({ type: 'alloc-stop', file: allocProfile });
-          if (freshAtlantic) await freshAtlantic.control({ type: 'gc' });
+          }
+          const newSpaceAfter = await gc();
           const after = rssBytes(fresh.pid).bytes;
           if (freshAtlantic && process.env.BENCH_HEAP_SNAPSHOT) {
             // BENCH_HEAP_SNAPSHOT=<file>: what the idle tunnels hold, for a heap viewer.
@@ -487,7 +498,15 @@ export default async function bench({ write }: { write: (line: string) => void }
           await once(holder, 'exit');
           if (idle.errors > 0)
             errors.push(`${proxy.name} idle round ${round + 1}: ${idle.errors} tunnels failed`);
-          at(proxy).idleKiB = (after - before) / Math.max(1, idle.opened) / 1024;
+          const opened = Math.max(1, idle.opened);
+          const perTunnelKiB = (after - before) / opened / 1024;
+          at(proxy).idleKiB = perTunnelKiB;
+          if (newSpaceBefore !== undefined && newSpaceAfter !== undefined) {
+            youngGeneration.push({
+              grownKiB: (newSpaceAfter - newSpaceBefore) / opened / 1024,
+              totalKiB: perTunnelKiB,
+            });
+          }
         } finally {
           await fresh.stop();
         }
@@ -563,6 +582,13 @@ export default async function bench({ write }: { write: (line: string) => void }
     write(
       `\nPer-round ratio direction: Atlantic / peer for every row (above 1 is better for GB/s and tunnels/s, below 1 is better for CPU, latency and RSS). RSS and CPU are read from /proc for the proxy process and its descendants (Dante forks workers); Atlantic's RSS after a full GC. Database seeded with ${ACCOUNTS} accounts in ${seedSeconds.toFixed(1)} s.`,
     );
+    if (youngGeneration.length > 0) {
+      const grown = youngGeneration.map((r) => r.grownKiB);
+      const without = youngGeneration.map((r) => r.totalKiB - r.grownKiB);
+      write(
+        `\nAtlantic's RSS per idle tunnel, taken apart: V8's young generation (new space, resident) grew by ${fmt(median(grown), 1)} KiB per tunnel (min ${fmt(Math.min(...grown), 1)}, max ${fmt(Math.max(...grown), 1)}) between the two readings: a burst of allocation grows it up to 32 MB, and V8 gives it back only once the process allocates little for several seconds. Without it: ${fmt(median(without), 1)} KiB per tunnel (min ${fmt(Math.min(...without), 1)}, max ${fmt(Math.max(...without), 1)}).`,
+      );
+    }
     const coldRates = coldRuns.map((r) => r.count / r.seconds);
     write(
       `\nAtlantic's database side: the engine process (the in-process MongoDB engine, Node) used ${fmt((1000 * engineCpu.seconds) / Math.max(1, engineCpu.tunnels), 3)} CPU-s per 1,000 tunnels during Atlantic's timed short-tunnel runs (usage flushes, presence, lease settles; on the same 2 cores). The 600 ms 64-way warm-up before each run, which finds accounts cold (lease returned after 10 s idle, facts maybe dropped from the hot cache), ran at ${fmt(median(coldRates), 0)} tunnels/s (min ${fmt(Math.min(...coldRates), 0)}, max ${fmt(Math.max(...coldRates), 0)}), ${coldRuns.reduce((n, r) => n + r.errors, 0)} failed.`,

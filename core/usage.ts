@@ -338,28 +338,40 @@ export async function listAuthFailures(
 // ---------------------------------------------------------------------------
 
 /**
- * Writes this gateway's open tunnels per account, then reads the other
- * gateways' (those with a heartbeat after `freshAfter`) and removes the stale
- * ones. Returns the other gateways' open tunnels summed per account.
+ * Writes this gateway's open tunnels per account (or, given null because
+ * they did not change since the last write, only its heartbeat), then reads
+ * the other gateways' (those with a heartbeat after `freshAfter`) and
+ * removes the stale ones. Returns the other gateways' open tunnels summed per
+ * account, and whether this gateway's document is stored (false: a heartbeat
+ * found it gone, removed as stale by another gateway; write the counts again).
  */
 export async function exchangeGatewayPresence(
   gatewayId: string,
-  openTunnels: ReadonlyMap<string, number>,
+  openTunnels: ReadonlyMap<string, number> | null,
   timing: { now: Date; freshAfter: Date },
   options: UsageDatabaseOption = {},
-): Promise<Map<string, number>> {
+): Promise<{ others: Map<string, number>; stored: boolean }> {
   const Presence = gatewayPresenceModelOn(connectionOf(options));
-  const entries = [...openTunnels].filter(([, count]) => count > 0);
-  await Presence.updateOne(
-    { _id: gatewayId },
-    {
-      $set: {
-        heartbeatAt: timing.now,
-        openTunnels: entries.map(([accountId, count]) => ({ accountId, count })),
+  let stored = true;
+  if (openTunnels === null) {
+    const beat = await Presence.updateOne(
+      { _id: gatewayId },
+      { $set: { heartbeatAt: timing.now } },
+    );
+    stored = beat.matchedCount === 1;
+  } else {
+    const entries = [...openTunnels].filter(([, count]) => count > 0);
+    await Presence.updateOne(
+      { _id: gatewayId },
+      {
+        $set: {
+          heartbeatAt: timing.now,
+          openTunnels: entries.map(([accountId, count]) => ({ accountId, count })),
+        },
       },
-    },
-    { upsert: true },
-  );
+      { upsert: true },
+    );
+  }
   const others = await Presence.find({ _id: { $ne: gatewayId } }).lean<
     { _id: string; heartbeatAt: Date; openTunnels: { accountId: string; count: number }[] }[]
   >();
@@ -377,7 +389,7 @@ export async function exchangeGatewayPresence(
   if (stale.length > 0) {
     await Presence.deleteMany({ _id: { $in: stale }, heartbeatAt: { $lte: timing.freshAfter } });
   }
-  return totals;
+  return { others: totals, stored };
 }
 
 /** A gateway that stops removes its presence, so others stop counting its tunnels at once. */

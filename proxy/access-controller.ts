@@ -73,7 +73,7 @@ import type {
   Protocol,
   TunnelGrant,
 } from './access.js';
-import { CredentialCache, type CachedCredential } from './credential-cache.js';
+import { CredentialCache, type CachedCredential, type RefreshChanges } from './credential-cache.js';
 import { ExitPicker, type ExitChoice } from './exits.js';
 import { LeaseManager } from './leases.js';
 import {
@@ -164,6 +164,24 @@ interface LiveAccount {
   tunnels: Set<Tunnel>;
   /** Authorizations in flight that hold a connection slot. */
   pending: number;
+  /** Clock ms at which the live tunnels are checked again unless something changes first. */
+  recheckAtMs: number;
+}
+
+/** The first date after `nowMs` at which the account's entitlements may turn (Infinity: none). */
+function nextDateOf(facts: AccessFacts, nowMs: number): number {
+  const { subscription, quota } = facts;
+  let next = Infinity;
+  for (const date of [
+    subscription?.periodEnd,
+    subscription?.trialEndsAt,
+    subscription?.graceEndsAt,
+    quota?.periodEnd,
+  ]) {
+    const ms = date?.getTime();
+    if (ms !== undefined && ms > nowMs && ms < next) next = ms;
+  }
+  return next;
 }
 
 interface ParsedOptions {
@@ -197,6 +215,8 @@ export class GatewayAccessController implements AccessController {
   private readonly leaseUsers = new Map<string, number>();
   /** Other gateways' open tunnels per account, from the last presence exchange. */
   private remoteOpen = new Map<string, number>();
+  /** A tunnel opened or closed since the presence document was last written. */
+  private presenceChanged = true;
   /** PAYG: the hour (clock ms) each account has paid for, and charges in flight. */
   private readonly paidHour = new Map<string, number>();
   private readonly charging = new Map<string, Promise<boolean>>();
@@ -251,7 +271,7 @@ export class GatewayAccessController implements AccessController {
       clock: options.clock,
       ...options.connectionRate,
     });
-    this.cache.onRefresh(() => this.afterRefresh());
+    this.cache.onRefresh((changed) => this.afterRefresh(changed));
   }
 
   /** Loads the cache, then refreshes and flushes in the background until stop(). */
@@ -682,7 +702,7 @@ export class GatewayAccessController implements AccessController {
   private liveAccount(accountId: string): LiveAccount {
     let account = this.live.get(accountId);
     if (!account) {
-      account = { accountId, tunnels: new Set(), pending: 0 };
+      account = { accountId, tunnels: new Set(), pending: 0, recheckAtMs: 0 };
       this.live.set(accountId, account);
     }
     return account;
@@ -711,6 +731,7 @@ export class GatewayAccessController implements AccessController {
       cutListeners: [],
     };
     this.liveAccount(tunnel.accountId).tunnels.add(tunnel);
+    this.presenceChanged = true;
     this.useLeaseKey(tunnel.quotaKey, 1);
     if (tunnel.capKey !== null) this.useLeaseKey(tunnel.capKey, 1);
     return tunnel;
@@ -805,6 +826,7 @@ export class GatewayAccessController implements AccessController {
     const account = this.live.get(tunnel.accountId);
     if (!account) return;
     account.tunnels.delete(tunnel);
+    this.presenceChanged = true;
     this.dropIfIdle(account);
   }
 
@@ -900,9 +922,18 @@ export class GatewayAccessController implements AccessController {
   // After each cache refresh: re-check live tunnels, presence, PAYG hours
   // -------------------------------------------------------------------------
 
-  private afterRefresh(): void {
+  /**
+   * Live tunnels are checked again when their account's credential or facts
+   * changed, and when a date their entitlements turn on has passed (a
+   * period, trial or grace end): not every account at every refresh.
+   */
+  private afterRefresh(changed: RefreshChanges): void {
+    const nowMs = this.clock.now().getTime();
     for (const account of [...this.live.values()]) {
-      if (account.tunnels.size > 0) this.recheckAccount(account);
+      if (account.tunnels.size === 0) continue;
+      if (changed === 'all' || changed.has(account.accountId) || nowMs >= account.recheckAtMs) {
+        this.recheckAccount(account);
+      }
     }
     this.exchanging ??= this.exchangePresence()
       .catch((error: unknown) => this.logger?.warn({ err: error }, 'proxy.presence_failed'))
@@ -925,6 +956,7 @@ export class GatewayAccessController implements AccessController {
     }
     const facts = this.cache.accountFacts(accountId);
     const entitlements = facts ? this.entitlementsFor(facts) : null;
+    account.recheckAtMs = facts ? nextDateOf(facts, this.clock.now().getTime()) : 0;
     for (const tunnel of [...account.tunnels]) {
       if (facts && tunnel.metered && quotaKeyOf(facts) !== tunnel.quotaKey) {
         // Taken off a team (or the team changed): the tunnel's lease is not theirs any more.
@@ -955,17 +987,24 @@ export class GatewayAccessController implements AccessController {
     }
   }
 
+  /** Publishes this gateway's open tunnels per account (only a heartbeat when they did not change). */
   private async exchangePresence(): Promise<void> {
-    const counts = new Map<string, number>();
-    for (const [accountId, account] of this.live) counts.set(accountId, account.tunnels.size);
+    let counts: Map<string, number> | null = null;
+    if (this.presenceChanged) {
+      this.presenceChanged = false;
+      counts = new Map();
+      for (const [accountId, account] of this.live) counts.set(accountId, account.tunnels.size);
+    }
     const now = this.clock.now();
     const staleMs = this.options.presenceStaleMs ?? 3_000;
-    this.remoteOpen = await exchangeGatewayPresence(
+    const { others, stored } = await exchangeGatewayPresence(
       this.gatewayId,
       counts,
       { now, freshAfter: new Date(now.getTime() - staleMs) },
       { connection: this.connection },
     );
+    this.remoteOpen = others;
+    if (!stored) this.presenceChanged = true;
   }
 
   // -------------------------------------------------------------------------

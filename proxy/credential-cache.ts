@@ -4,12 +4,13 @@
  * (account status, subscription, wallet, quota counter) of the accounts this
  * process is serving. A refresh loop keeps it fresh:
  *
- * - credentials changed since the last mark (`updatedAt`, with an overlap for
- *   writers' clock skew), plus a full reload now and then to catch deletions;
+ * - credentials written since the last refresh began (`updatedAt`, with an
+ *   overlap for writers' clock skew), plus a full reload now and then to
+ *   catch deletions;
  * - plans and locations in full (small collections);
  * - the facts of "hot" accounts (seen recently or with open tunnels) that
  *   changed: the account, subscription, wallet and quota documents written
- *   since the last mark (`updatedAt`, with the same overlap), and every
+ *   in the same window, and every
  *   account whose team seats differ from its facts (seats are compared whole,
  *   because a removed seat leaves nothing to find by date), and whose quota
  *   period has ended;
@@ -58,7 +59,7 @@ export interface CredentialCacheOptions {
   refreshMs?: number;
   /** Full reload of every credential this often (default 60 s). */
   fullReloadMs?: number;
-  /** Re-read credentials changed this long before the last mark (default 5 s). */
+  /** Re-read writes this long before the last refresh began (default 5 s). */
   overlapMs?: number;
   /** An account stays hot this long after its last connection (default 2 min). */
   hotForMs?: number;
@@ -72,6 +73,9 @@ export interface CredentialCacheOptions {
    */
   timerClock?: Clock;
 }
+
+/** Accounts a refresh read anew (credential or facts), or 'all' of them. */
+export type RefreshChanges = ReadonlySet<string> | 'all';
 
 /** Hashes compared against when the username is unknown, so timing does not tell. */
 const DUMMY_HASH = createHash('sha256').update('no such user').digest();
@@ -96,15 +100,14 @@ export class CredentialCache {
   private readonly loading = new Map<string, Promise<AccessFacts>>();
   private plans = new Map<string, PlanRecord>();
   private locationList: LocationView[] = [];
-  private mark: Date | null = null;
   /**
-   * Where the last refresh's window of fact writes began (ms, before the
+   * Where the last refresh's window of writes began (ms, before the
    * overlap): the earlier of the business clock and the wall clock then.
    * Writers stamp `updatedAt` with one or the other (mongoose's timestamps
    * use the wall clock; core/subscriptions.ts stamps business time), and in
-   * production the two agree. Facts loaded before are read whole.
+   * production the two agree. What was loaded before is read whole.
    */
-  private factsBasisMs: number;
+  private windowBasisMs: number;
   /** Fact writes already acted on (AccessFactChange.key), until they fall out of the overlap. */
   private readonly seenFactChanges = new Map<string, number>();
   /** Where the full sweep of hot accounts' facts goes on. */
@@ -116,7 +119,9 @@ export class CredentialCache {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private stopped = true;
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: ((changed: RefreshChanges) => void)[] = [];
+  /** What plans and locations looked like at the last refresh, to tell whether they changed. */
+  private catalogueSignature = '';
 
   constructor(options: CredentialCacheOptions) {
     this.clock = options.clock;
@@ -127,7 +132,7 @@ export class CredentialCache {
     this.overlapMs = options.overlapMs ?? 5_000;
     this.hotForMs = options.hotForMs ?? 120_000;
     this.factsSweepMs = options.factsSweepMs ?? 10_000;
-    this.factsBasisMs = Math.min(this.clockNowMs(), Date.now());
+    this.windowBasisMs = Math.min(this.clockNowMs(), Date.now());
     this.busyAccounts = options.busyAccounts ?? (() => []);
     this.timerClock = options.timerClock ?? systemClock;
   }
@@ -145,8 +150,12 @@ export class CredentialCache {
     this.timer = undefined;
   }
 
-  /** Called after each refresh (the controller re-checks live tunnels then). */
-  onRefresh(listener: () => void): void {
+  /**
+   * Called after each refresh with the accounts whose credential or facts it
+   * read anew, or 'all' (a full credential reload, or plans or locations
+   * changed): the controller re-checks those accounts' live tunnels.
+   */
+  onRefresh(listener: (changed: RefreshChanges) => void): void {
     this.listeners.push(listener);
   }
 
@@ -242,33 +251,36 @@ export class CredentialCache {
   private async refreshOnce(): Promise<void> {
     const options = { connection: this.connection };
     const full = this.timerClock.now().getTime() - this.lastFullReloadMs >= this.fullReloadMs;
-    const since =
-      full || this.mark === null ? null : new Date(this.mark.getTime() - this.overlapMs);
     const hot = this.hotAccountIds();
     // From where the previous window began: a write since then is inside
     // whichever clock stamped it (and the business clock may be set back).
     const basisMs = Math.min(this.clockNowMs(), Date.now());
-    const factsSince = new Date(Math.min(this.factsBasisMs, basisMs) - this.overlapMs);
-    this.factsBasisMs = basisMs;
+    const windowSince = new Date(Math.min(this.windowBasisMs, basisMs) - this.overlapMs);
+    this.windowBasisMs = basisMs;
     const [credentials, plans, locations, changes, seats] = await Promise.all([
-      listProxyCredentialsChangedSince(since, options),
+      listProxyCredentialsChangedSince(full ? null : windowSince, options),
       loadPlansForAccess(options),
       listLocations(options),
-      listAccessFactChangesSince(factsSince, options),
+      listAccessFactChangesSince(windowSince, options),
       listTeamSeatsAround(hot, options),
     ]);
-    this.applyCredentials(credentials, full);
+    const newCredentials = this.applyCredentials(credentials, full);
     if (full) this.lastFullReloadMs = this.timerClock.now().getTime();
     this.plans = new Map(plans.map((plan) => [plan.code, plan]));
     this.locationList = locations;
-    const stale = this.staleFacts(hot, changes, seats, factsSince);
+    const catalogue = JSON.stringify([plans, locations]);
+    const catalogueChanged = catalogue !== this.catalogueSignature;
+    this.catalogueSignature = catalogue;
+    const stale = this.staleFacts(hot, changes, seats, windowSince);
     const facts = stale.length > 0 ? await this.fetchFacts(stale) : new Map<string, AccessFacts>();
     for (const [accountId, accountFacts] of facts) this.facts.set(accountId, accountFacts);
+    const changed: RefreshChanges =
+      full || catalogueChanged ? 'all' : new Set([...newCredentials, ...facts.keys()]);
     // Hot as of now, not as of the start: an account that came back (or was
     // loaded) while the queries ran must keep its facts, or its connection
     // finds none a moment later (and, with no quota period yet, cannot open one).
     this.forgetCold(new Set(this.hotAccountIds()));
-    for (const listener of this.listeners) listener();
+    for (const listener of this.listeners) listener(changed);
   }
 
   /**
@@ -336,23 +348,27 @@ export class CredentialCache {
     return loadAccessFacts(accountIds, this.clock.now(), { connection: this.connection });
   }
 
-  private applyCredentials(credentials: readonly ProxyCredentialRecord[], full: boolean): void {
+  /** Applies what was read; returns the accounts whose credential is new or different. */
+  private applyCredentials(credentials: readonly ProxyCredentialRecord[], full: boolean): string[] {
+    const previousOf = full ? new Map(this.byAccount) : this.byAccount;
     if (full) {
       this.byUsername.clear();
       this.byAccount.clear();
     }
+    const changed: string[] = [];
     for (const record of credentials) {
-      const previous = this.byAccount.get(record.accountId);
+      const previous = previousOf.get(record.accountId);
+      // Read again within the overlap, unchanged: nothing to do.
+      if (previous && sameCredential(previous, record) && !full) continue;
+      if (!previous || !sameCredential(previous, record)) changed.push(record.accountId);
       // A renamed username must stop working under its old name.
-      if (previous && previous.username !== record.username)
-        this.byUsername.delete(previous.username);
+      const current = this.byAccount.get(record.accountId);
+      if (current && current.username !== record.username) this.byUsername.delete(current.username);
       const cached: CachedCredential = { ...record, hash: Buffer.from(record.secretHash, 'hex') };
       this.byUsername.set(record.username, cached);
       this.byAccount.set(record.accountId, cached);
-      if (this.mark === null || record.updatedAt.getTime() > this.mark.getTime()) {
-        this.mark = record.updatedAt;
-      }
     }
+    return changed;
   }
 
   private hotAccountIds(): string[] {
@@ -374,6 +390,18 @@ export class CredentialCache {
       }
     }
   }
+}
+
+function sameCredential(a: ProxyCredentialRecord, b: ProxyCredentialRecord): boolean {
+  return (
+    a.updatedAt.getTime() === b.updatedAt.getTime() &&
+    a.username === b.username &&
+    a.secretHash === b.secretHash &&
+    a.secretVersion === b.secretVersion &&
+    a.revoked === b.revoked &&
+    a.accessPaused === b.accessPaused &&
+    a.exitEpoch === b.exitEpoch
+  );
 }
 
 function emptyFacts(accountId: string): AccessFacts {

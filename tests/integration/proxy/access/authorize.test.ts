@@ -201,6 +201,24 @@ describe('entitlements per connection', () => {
   });
 });
 
+describe('dates', () => {
+  it('cuts a live tunnel when its paid period runs out, with no write to the database', async () => {
+    const trialClock = new TestClock(clock.now());
+    const customer = await newCustomer('personal', trialClock);
+    const controller = await controllers.start({ clock: trialClock });
+    const live = cutCode(grantOf(await controller.authorize(request(customer))));
+    const subscription = await Subscription.findOne({ accountId: customer.accountId }).lean();
+    const periodEnd = subscription?.periodEnd;
+    if (!periodEnd) throw new Error('the plan has no period end');
+    // Nothing renews it (no jobs here): the end of the period alone must show.
+    trialClock.set(new Date(periodEnd.getTime() + 1));
+    await waitUntil(() => live.code !== null);
+    const decision = await controller.authorize(request(customer));
+    expect(decision.ok).toBe(false);
+    expect(live.code).toBe(decision.ok ? null : decision.code);
+  });
+});
+
 describe('a plan change', () => {
   it('unlocks what the new plan allows within moments, with no reconnect of the gateway', async () => {
     const customer = await newCustomer('starter', clock);
