@@ -18,19 +18,19 @@
  * BENCH_PROFILE_DIR=<dir>: one extra 64-way run with Atlantic's process under
  * the CPU profiler; the profile is written there and its top entries printed.
  */
-import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { addExit, addLocation } from '../core/locations.js';
 import { seedPlans } from '../core/plans.js';
 import { issueProxyCredentials } from '../core/proxy-credentials.js';
 import { activateFromPayment } from '../core/subscriptions.js';
 import { systemClock } from '../lib/clock.js';
+import { compileForBench } from './compiled.js';
 import { Account } from '../models/account.js';
 import {
   buildNative,
@@ -116,33 +116,6 @@ interface AtlanticProcess {
     type: 'gc' | 'profile-start' | 'profile-stop' | 'heap-snapshot' | 'alloc-start' | 'alloc-stop';
     file?: string;
   }): Promise<ControlReply>;
-}
-
-/**
- * The gateway runs as it ships: compiled by tsc (as `npm run build` does for
- * `npm start`), not through tsx. tsx's esbuild keeps function names by
- * wrapping every function in a `__name()` call that defines a `name`
- * property, which gives each closure made per tunnel a property array of its
- * own (about 1.5 KiB per tunnel in a heap snapshot) and costs time on every
- * accept; the shipped code has none of that. Returns the compiled server's path.
- */
-async function buildGatewayServer(dir: string): Promise<string> {
-  const outDir = path.join(dir, 'atlantic');
-  await promisify(execFile)(
-    process.execPath,
-    [
-      path.join(root, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      path.join(root, 'bench/tsconfig.server.json'),
-      '--outDir',
-      outDir,
-    ],
-    { cwd: root },
-  );
-  // ES modules, and the project's dependencies, as in the checkout.
-  await writeFile(path.join(outDir, 'package.json'), '{"type":"module"}\n');
-  await symlink(path.join(root, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
-  return path.join(outDir, 'bench/gateway-server.js');
 }
 
 let gatewayServerScript = '';
@@ -310,7 +283,8 @@ export default async function bench({ write }: { write: (line: string) => void }
   const cleanups: (() => Promise<void> | void)[] = [];
   const skipped: string[] = [];
   try {
-    gatewayServerScript = await buildGatewayServer(dir);
+    // The gateway runs as it ships (bench/compiled.ts).
+    gatewayServerScript = (await compileForBench(dir, ['gateway-server']))['gateway-server'];
     const echo = await startNativeServer(binary, ['echo']);
     cleanups.push(() => stopChild(echo.child));
     const source = await startNativeServer(binary, ['source', String(BULK_BYTES)]);
@@ -615,5 +589,7 @@ export default async function bench({ write }: { write: (line: string) => void }
         write(`cleanup failed: ${String(error)}`);
       }
     }
+    // The compiled gateway and the credential files (node_modules is a link, left alone).
+    await rm(dir, { recursive: true, force: true });
   }
 }
