@@ -18,9 +18,12 @@ import type { ConfiguredAdmins } from '../../core/admin/index.js';
 import { createLogger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { createMetricsRegistry } from '../../lib/metrics.js';
+import { addExit, addLocation } from '../../core/locations.js';
+import type { ProxyRole } from '../../proxy/index.js';
 import { Account } from '../../models/account.js';
 import { PROXY } from './bot.js';
 import { usePaymentsHarness, type PaymentsHarness } from './payments.js';
+import { curl, startHttpTarget, startTestProxyRole, type HttpTarget } from './proxy-wire.js';
 import { startSmtpCapture, testMailer, type SmtpCapture } from './smtp-capture.js';
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnop';
@@ -205,4 +208,74 @@ export function useApiHarness(
     },
   };
   return harness;
+}
+
+const GATEWAY_LOCATIONS = {
+  ng: { city: 'Lagos', label: 'Nigeria (Lagos)' },
+  gb: { city: 'London', label: 'United Kingdom' },
+} as const;
+
+/** The real gateway next to the API harness, and a way to send a request through it. */
+export interface ApiGateway {
+  /**
+   * Adds the locations and starts the target and the gateway: call it from a
+   * beforeAll declared after the database and API hooks.
+   */
+  start(api: ApiHarness): Promise<void>;
+  /**
+   * One request to a local HTTP target through a ready URL the API answered
+   * (pointed at this gateway; the API names the public host): what curl got.
+   */
+  through(proxyUrl: string): Promise<{ ok: boolean; body: string }>;
+}
+
+/**
+ * Locations with a direct exit, an HTTP target and the real proxy role with
+ * the API's policy. Call it before useTestDatabase (afterAll hooks run in
+ * declaration order, and the gateway books its usage before the database
+ * goes), then `start` it from a beforeAll after the API harness.
+ */
+export function useApiGateway(countries: readonly (keyof typeof GATEWAY_LOCATIONS)[]): ApiGateway {
+  let proxy: ProxyRole | undefined;
+  let target: HttpTarget | undefined;
+  let harness: ApiHarness | undefined;
+  afterAll(async () => {
+    await proxy?.stop();
+    await target?.close();
+  });
+  const start = async (api: ApiHarness): Promise<void> => {
+    harness = api;
+    for (const countryCode of countries) {
+      await addLocation({ countryCode, ...GATEWAY_LOCATIONS[countryCode] });
+      await addExit(countryCode, { exitId: 'direct', kind: 'direct' });
+    }
+    target = await startHttpTarget();
+    proxy = await startTestProxyRole({
+      clock: api.payments.clock,
+      ...api.deps.proxy.policy,
+      // Leases kept while idle (the default): returning them at once races the first tunnel.
+      accessOptions: { refreshMs: 100, flushMs: 100 },
+    });
+  };
+  const role = (): ProxyRole => {
+    if (!proxy) throw new Error('the gateway starts in beforeAll');
+    return proxy;
+  };
+  return {
+    start,
+    async through(proxyUrl) {
+      if (!harness) throw new Error('start the gateway first');
+      const { proxy: publicProxy } = harness.deps;
+      const { socks, http } = role().addresses();
+      const local = proxyUrl
+        .replace(`@${publicProxy.host}:${publicProxy.socksPort}`, `@127.0.0.1:${socks.port}`)
+        .replace(`@${publicProxy.host}:${publicProxy.httpPort}`, `@127.0.0.1:${http.port}`);
+      await role().access.refresh();
+      const result = await curl(['--proxy', local, `http://127.0.0.1:${target?.port}/hello`]);
+      return {
+        ok: result.code === 0 && result.stdout.includes('hello from target'),
+        body: result.stdout,
+      };
+    },
+  };
 }

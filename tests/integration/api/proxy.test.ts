@@ -6,51 +6,24 @@
  * (refusals, failed logins, sessions) comes back through the API.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { addExit, addLocation } from '../../../core/locations.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import {
   getProxyCredentials,
   hashProxySecret,
   listProxyCredentialsChangedSince,
 } from '../../../core/proxy-credentials.js';
 import { activateFromPayment, chooseLocations } from '../../../core/subscriptions.js';
-import type { ProxyRole } from '../../../proxy/index.js';
-import { useApiHarness, type ApiCustomer } from '../../support/api.js';
+import { useApiGateway, useApiHarness, type ApiCustomer } from '../../support/api.js';
 import { useTestDatabase } from '../../support/database.js';
-import {
-  curl,
-  hasCommand,
-  startHttpTarget,
-  type HttpTarget,
-  startTestProxyRole,
-} from '../../support/proxy-wire.js';
-
-let proxy: ProxyRole;
-let target: HttpTarget;
+import { hasCommand } from '../../support/proxy-wire.js';
 
 // Declared before the database hooks: the gateway stops before the database goes.
-afterAll(async () => {
-  await proxy.stop();
-  await target.close();
-});
+const gateway = useApiGateway(['ng', 'gb']);
 useTestDatabase();
 const api = useApiHarness();
+beforeAll(() => gateway.start(api));
 const clock = () => api.payments.clock;
 const withCurl = hasCommand('curl');
-
-beforeAll(async () => {
-  await addLocation({ countryCode: 'ng', city: 'Lagos', label: 'Nigeria (Lagos)' });
-  await addExit('ng', { exitId: 'direct', kind: 'direct' });
-  await addLocation({ countryCode: 'gb', city: 'London', label: 'United Kingdom' });
-  await addExit('gb', { exitId: 'direct', kind: 'direct' });
-  target = await startHttpTarget();
-  proxy = await startTestProxyRole({
-    clock: clock(),
-    ...api.deps.proxy.policy,
-    // Leases kept while idle (the default): returning them at once races the first tunnel.
-    accessOptions: { refreshMs: 100, flushMs: 100 },
-  });
-});
 
 /** A logged-in API customer whose account is on `planCode` (paid now), as accountOnPlan does. */
 async function customerOnPlan(
@@ -73,23 +46,7 @@ async function customerOnPlan(
 const call = (method: string, path: string, token?: string, body?: unknown) =>
   api.call(method, path, { ...(token ? { token } : {}), ...(body ? { body } : {}) });
 
-/** A ready URL from the API, pointed at the gateway started here (the API names the public host). */
-function local(url: string): string {
-  const { socks, http } = proxy.addresses();
-  return url
-    .replace(`@${api.deps.proxy.host}:${api.deps.proxy.socksPort}`, `@127.0.0.1:${socks.port}`)
-    .replace(`@${api.deps.proxy.host}:${api.deps.proxy.httpPort}`, `@127.0.0.1:${http.port}`);
-}
-
-/** One request through the gateway with a proxy URL; resolves with what the target answered. */
-async function through(proxyUrl: string): Promise<{ ok: boolean; body: string }> {
-  await proxy.access.refresh();
-  const result = await curl(['--proxy', local(proxyUrl), `http://127.0.0.1:${target.port}/hello`]);
-  return {
-    ok: result.code === 0 && result.stdout.includes('hello from target'),
-    body: result.stdout,
-  };
-}
+const through = (proxyUrl: string) => gateway.through(proxyUrl);
 
 /** Resolves when `condition` holds, re-checking while the gateway's timers flush (every 50 ms). */
 async function eventually(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {

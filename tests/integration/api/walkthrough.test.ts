@@ -4,39 +4,16 @@
  * Paystack emulator), connect, and use the credentials through the real
  * gateway with curl. If a step of the README stops working, this fails.
  */
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { addExit, addLocation } from '../../../core/locations.js';
-import type { ProxyRole } from '../../../proxy/index.js';
-import { useApiHarness } from '../../support/api.js';
+import { beforeAll, expect, it } from '@jest/globals';
+import { useApiGateway, useApiHarness } from '../../support/api.js';
 import { useTestDatabase } from '../../support/database.js';
-import {
-  curl,
-  hasCommand,
-  startHttpTarget,
-  type HttpTarget,
-  startTestProxyRole,
-} from '../../support/proxy-wire.js';
+import { hasCommand } from '../../support/proxy-wire.js';
 
-let proxy: ProxyRole;
-let target: HttpTarget;
-
-afterAll(async () => {
-  await proxy.stop();
-  await target.close();
-});
+// Declared before the database hooks: the gateway stops before the database goes.
+const gateway = useApiGateway(['ng']);
 useTestDatabase();
 const api = useApiHarness();
-
-beforeAll(async () => {
-  await addLocation({ countryCode: 'ng', city: 'Lagos', label: 'Nigeria (Lagos)' });
-  await addExit('ng', { exitId: 'direct', kind: 'direct' });
-  target = await startHttpTarget();
-  proxy = await startTestProxyRole({
-    clock: api.payments.clock,
-    ...api.deps.proxy.policy,
-    accessOptions: { refreshMs: 100, flushMs: 100 },
-  });
-});
+beforeAll(() => gateway.start(api));
 
 const withCurl = hasCommand('curl');
 const maybe = withCurl ? it : it.skip;
@@ -93,12 +70,7 @@ maybe('register, verify, log in, buy, connect: the credentials carry traffic', a
   expect(url).toMatch(/^socks5h?:\/\/[^:]+-country-ng:[^@]+@/);
 
   // 6. Use it (here the gateway listens on 127.0.0.1 and a free port).
-  const { socks } = proxy.addresses();
-  const local = url.replace(
-    `@${api.deps.proxy.host}:${api.deps.proxy.socksPort}`,
-    `@127.0.0.1:${socks.port}`,
-  );
-  await proxy.access.refresh();
-  const result = await curl(['--proxy', local, `http://127.0.0.1:${target.port}/hello`]);
-  expect(result.stdout).toContain('hello from target');
+  const result = await gateway.through(url);
+  expect(result.ok).toBe(true);
+  expect(result.body).toContain('hello from target');
 });
