@@ -51,6 +51,34 @@ export async function startMicrosocks(): Promise<Proxy> {
   };
 }
 
+/**
+ * The minimal Node SOCKS5 proxy (bench/node-socks-peer.ts, compiled): what
+ * Node alone costs per tunnel on this machine, without Atlantic's access layer.
+ */
+export async function startNodePeer(script: string): Promise<Proxy> {
+  const credentials = { username: 'bench', password: randomBytes(12).toString('hex') };
+  const child = spawn(process.execPath, [script, credentials.username, credentials.password], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`node-socks-peer exited (${String(code)})`)));
+  });
+  return {
+    name: 'minimal Node',
+    note: `the smallest Node ${process.version} SOCKS5 proxy (bench/node-socks-peer.ts): one fixed login, pipe() both ways, nothing of Atlantic's; one process`,
+    port,
+    pid: child.pid ?? 0,
+    credentials: [credentials],
+    stop: () => stopChild(child),
+  };
+}
+
 const DANTE_USER = 'atlanticbench';
 /** One password per bench process, so a second Dante (fresh, for memory) keeps the first one's login working. */
 const DANTE_PASSWORD = randomBytes(12).toString('hex');
@@ -118,10 +146,13 @@ export async function startDante(): Promise<Proxy> {
 interface ProcEntry {
   pid: number;
   ppid: number;
-  /** utime + stime, clock ticks. */
-  ticks: number;
-  /** cutime + cstime (reaped children), clock ticks. */
-  childTicks: number;
+  /** utime, clock ticks. */
+  userTicks: number;
+  /** stime, clock ticks. */
+  systemTicks: number;
+  /** cutime, cstime (reaped children), clock ticks. */
+  childUserTicks: number;
+  childSystemTicks: number;
 }
 
 function readProc(pid: number): ProcEntry | undefined {
@@ -132,8 +163,10 @@ function readProc(pid: number): ProcEntry | undefined {
     return {
       pid,
       ppid: Number(fields[1]),
-      ticks: Number(fields[11]) + Number(fields[12]),
-      childTicks: Number(fields[13]) + Number(fields[14]),
+      userTicks: Number(fields[11]),
+      systemTicks: Number(fields[12]),
+      childUserTicks: Number(fields[13]),
+      childSystemTicks: Number(fields[14]),
     };
   } catch {
     return undefined;
@@ -174,12 +207,22 @@ const TICKS_PER_SECOND = Number(
   })(),
 );
 
-/** CPU seconds used so far by the process tree (reaped children included). */
-export function cpuSeconds(rootPid: number): number {
+/** CPU seconds used so far by the process tree (reaped children included), user and kernel. */
+export function cpuTimes(rootPid: number): { user: number; system: number } {
   const entries = tree(rootPid);
   const root = entries.find((entry) => entry.pid === rootPid);
-  const ticks = entries.reduce((sum, entry) => sum + entry.ticks, 0) + (root?.childTicks ?? 0);
-  return ticks / TICKS_PER_SECOND;
+  const sum = (ticks: (entry: ProcEntry) => number): number =>
+    entries.reduce((total, entry) => total + ticks(entry), 0);
+  return {
+    user: (sum((e) => e.userTicks) + (root?.childUserTicks ?? 0)) / TICKS_PER_SECOND,
+    system: (sum((e) => e.systemTicks) + (root?.childSystemTicks ?? 0)) / TICKS_PER_SECOND,
+  };
+}
+
+/** CPU seconds used so far by the process tree (reaped children included). */
+export function cpuSeconds(rootPid: number): number {
+  const { user, system } = cpuTimes(rootPid);
+  return user + system;
 }
 
 /** VmRSS of the process tree in bytes, and how many processes it has. */

@@ -31,6 +31,7 @@ import { issueProxyCredentials } from '../core/proxy-credentials.js';
 import { activateFromPayment } from '../core/subscriptions.js';
 import { systemClock } from '../lib/clock.js';
 import { compileForBench } from './compiled.js';
+import { runtimeNodeFlags } from './runtime-flags.js';
 import { Account } from '../models/account.js';
 import {
   buildNative,
@@ -41,10 +42,12 @@ import {
 } from './gateway-native.js';
 import {
   cpuSeconds,
+  cpuTimes,
   hasCommand,
   rssBytes,
   startDante,
   startMicrosocks,
+  startNodePeer,
   stopChild,
   type Proxy,
 } from './gateway-peers.js';
@@ -131,14 +134,14 @@ async function startAtlantic(
   const args = [uri, dbName, ...(minLeaseBytes ? [String(minLeaseBytes)] : [])];
   const child = fork(gatewayServerScript, args, {
     cwd: root,
-    execArgv: ['--expose-gc', ...NODE_FLAGS],
+    execArgv: ['--expose-gc', ...runtimeNodeFlags(), ...NODE_FLAGS],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await firstLine<{ socksPort: number; pid: number }>(child, 'gateway-server');
   return {
     proxy: {
       name: 'Atlantic',
-      note: `Atlantic gateway, one Node ${process.version} process, real access controller (${ACCOUNTS} Personal-plan accounts, auth from the cache, entitlements, connection limits, quota leases${minLeaseBytes ? ` with the smallest lease raised to ${minLeaseBytes / 2 ** 20} MiB` : ''}, metering)`,
+      note: `Atlantic gateway, one Node ${process.version} process (${runtimeNodeFlags().join(' ')}, as npm start), real access controller (${ACCOUNTS} Personal-plan accounts, auth from the cache, entitlements, connection limits, quota leases${minLeaseBytes ? ` with the smallest lease raised to ${minLeaseBytes / 2 ** 20} MiB` : ''}, metering)`,
       port: info.socksPort,
       pid: info.pid,
       credentials,
@@ -195,6 +198,8 @@ interface Figures {
   concRate: number;
   concP50ms: number;
   concP99ms: number;
+  concUserMs: number;
+  concSystemMs: number;
   idleKiB: number;
 }
 
@@ -209,6 +214,18 @@ const ROWS: { metric: Metric; label: string; higherIsBetter: boolean; digits: nu
   { metric: 'concRate', label: 'tunnels/s, 64 at once', higherIsBetter: true, digits: 0 },
   { metric: 'concP50ms', label: 'latency p50, 64 at once (ms)', higherIsBetter: false, digits: 2 },
   { metric: 'concP99ms', label: 'latency p99, 64 at once (ms)', higherIsBetter: false, digits: 2 },
+  {
+    metric: 'concUserMs',
+    label: 'proxy user CPU per tunnel, 64 at once (ms)',
+    higherIsBetter: false,
+    digits: 3,
+  },
+  {
+    metric: 'concSystemMs',
+    label: 'proxy kernel CPU per tunnel, 64 at once (ms)',
+    higherIsBetter: false,
+    digits: 3,
+  },
   { metric: 'idleKiB', label: 'RSS per idle tunnel (KiB)', higherIsBetter: false, digits: 1 },
 ];
 
@@ -284,7 +301,19 @@ export default async function bench({ write }: { write: (line: string) => void }
   const skipped: string[] = [];
   try {
     // The gateway runs as it ships (bench/compiled.ts).
-    gatewayServerScript = (await compileForBench(dir, ['gateway-server']))['gateway-server'];
+    const compiled = await compileForBench(dir, ['gateway-server', 'node-socks-peer']);
+    gatewayServerScript = compiled['gateway-server'];
+    const peerStarters = new Map<string, () => Promise<Proxy>>();
+    if (hasCommand('microsocks')) peerStarters.set('microsocks', startMicrosocks);
+    else skipped.push('microsocks (binary not found: apt-get install microsocks)');
+    if (hasCommand('danted')) peerStarters.set('Dante', startDante);
+    else skipped.push('Dante (danted not found: apt-get install dante-server)');
+    peerStarters.set('minimal Node', () => startNodePeer(compiled['node-socks-peer']));
+    // BENCH_GATEWAY_PEERS=microsocks,minimal Node: only those peers (development).
+    const wantedPeers = process.env.BENCH_GATEWAY_PEERS?.split(',');
+    for (const name of [...peerStarters.keys()]) {
+      if (wantedPeers && !wantedPeers.includes(name)) peerStarters.delete(name);
+    }
     const echo = await startNativeServer(binary, ['echo']);
     cleanups.push(() => stopChild(echo.child));
     const source = await startNativeServer(binary, ['source', String(BULK_BYTES)]);
@@ -329,16 +358,11 @@ export default async function bench({ write }: { write: (line: string) => void }
     );
     cleanups.push(() => atlantic.proxy.stop());
     const proxies: Proxy[] = [atlantic.proxy];
-    if (hasCommand('microsocks')) {
-      const peer = await startMicrosocks();
+    for (const start of peerStarters.values()) {
+      const peer = await start();
       cleanups.push(() => peer.stop());
       proxies.push(peer);
-    } else skipped.push('microsocks (binary not found: apt-get install microsocks)');
-    if (hasCommand('danted')) {
-      const peer = await startDante();
-      cleanups.push(() => peer.stop());
-      proxies.push(peer);
-    } else skipped.push('Dante (danted not found: apt-get install dante-server)');
+    }
 
     for (const proxy of peers0(proxies)) {
       credsFile.set(proxy.name, await writeCredentials(dir, proxy.name, proxy.credentials));
@@ -389,16 +413,27 @@ export default async function bench({ write }: { write: (line: string) => void }
       // the hot cache, and its next tunnel waits on the database (the cold path
       // is reported apart below). Peers get the same warm-up.
       const warmUp = (proxy: Proxy): Promise<RateResult> => rate(proxy, CONCURRENCY, 600);
-      const timedRate = async (proxy: Proxy, threads: number): Promise<RateResult> => {
+      const timedRate = async (
+        proxy: Proxy,
+        threads: number,
+      ): Promise<RateResult & { userMs: number; systemMs: number }> => {
         const cold = await warmUp(proxy);
         if (proxy === atlantic.proxy) coldRuns.push(cold);
         const engine0 = cpuSeconds(engineChild.pid ?? 0);
+        const proxy0 = cpuTimes(proxy.pid);
         const result = await rate(proxy, threads, RATE_MS);
+        const proxy1 = cpuTimes(proxy.pid);
         if (proxy === atlantic.proxy) {
           engineCpu.seconds += cpuSeconds(engineChild.pid ?? 0) - engine0;
           engineCpu.tunnels += result.count;
         }
-        return result;
+        const perTunnelMs = (seconds: number): number =>
+          (1000 * seconds) / Math.max(1, result.count);
+        return {
+          ...result,
+          userMs: perTunnelMs(proxy1.user - proxy0.user),
+          systemMs: perTunnelMs(proxy1.system - proxy0.system),
+        };
       };
       for (const proxy of PHASES.has('rate') ? order : []) {
         const seq = await timedRate(proxy, 1);
@@ -413,6 +448,8 @@ export default async function bench({ write }: { write: (line: string) => void }
         at(proxy).concRate = conc.count / conc.seconds;
         at(proxy).concP50ms = conc.p50us / 1000;
         at(proxy).concP99ms = conc.p99us / 1000;
+        at(proxy).concUserMs = conc.userMs;
+        at(proxy).concSystemMs = conc.systemMs;
         if (conc.errors > 0)
           errors.push(`${proxy.name} 64 at once round ${round + 1}: ${conc.errors} failed`);
       }
@@ -425,8 +462,7 @@ export default async function bench({ write }: { write: (line: string) => void }
           ? await startAtlantic(uri, dbName, credentials.slice(0, -1), BENCH_MIN_LEASE_BYTES)
           : undefined;
         const fresh =
-          freshAtlantic?.proxy ??
-          (proxy.name === 'microsocks' ? await startMicrosocks() : await startDante());
+          freshAtlantic?.proxy ?? (await (peerStarters.get(proxy.name) as () => Promise<Proxy>)());
         const freshCreds = await writeCredentials(dir, `${proxy.name}-fresh`, fresh.credentials);
         try {
           const gc = async (): Promise<number | undefined> =>

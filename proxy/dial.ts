@@ -106,10 +106,27 @@ const socksReplyNames: Readonly<Record<string, DialErrorCode>> = {
   AddressNotSupported: 'HOST_UNREACHABLE',
 };
 
-/** Shared by every tunnel for its first read, which is always copied out (see TargetReader). */
-const FIRST_READ_BUFFER = Buffer.allocUnsafeSlow(16 * 1024);
-/** Each busy tunnel's own read buffer: big reads are what makes bulk relaying fast. */
+/**
+ * Shared by every tunnel for reads while it is not moving bulk data; a read
+ * that lands here is always copied out (see TargetReader).
+ */
+const SHARED_READ_BUFFER = Buffer.allocUnsafeSlow(16 * 1024);
+/** Each bulk tunnel's own read buffer: big reads are what makes bulk relaying fast. */
 export const RELAY_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Own read buffers given back by tunnels that ended, for the next bulk
+ * tunnel. A 256 KiB buffer is a mapping of its own (above malloc's mmap
+ * threshold) and counts as external memory that hastens V8's full GCs, so
+ * making and dropping one per tunnel cost a system call pair and GC time.
+ * Bounded: at most this many (2 MiB) wait here.
+ */
+const SPARE_BUFFERS_MAX = 8;
+const spareBuffers: Buffer[] = [];
+
+function takeRelayBuffer(): Buffer {
+  return spareBuffers.pop() ?? Buffer.allocUnsafeSlow(RELAY_BUFFER_BYTES);
+}
 
 /** Who takes the target's bytes: the relay, or an upstream handshake. */
 export interface TargetConsumer {
@@ -125,14 +142,14 @@ type ReaderSocket = Socket & { [kReader]?: TargetReader };
  * the socket (when the handle is set up, and right after every
  * `onread.callback`), so the callback leaves the buffer of its own tunnel
  * here as its very last step and `nextReadBuffer()` hands it over and resets
- * it: a handle being set up (or a callback that threw) gets the shared first
+ * it: a handle being set up (or a callback that threw) gets the shared
  * buffer, never another tunnel's.
  */
-let pendingReadBuffer: Buffer = FIRST_READ_BUFFER;
+let pendingReadBuffer: Buffer = SHARED_READ_BUFFER;
 
 function nextReadBuffer(): Buffer {
   const buffer = pendingReadBuffer;
-  pendingReadBuffer = FIRST_READ_BUFFER;
+  pendingReadBuffer = SHARED_READ_BUFFER;
   return buffer;
 }
 
@@ -149,15 +166,17 @@ function onTargetRead(this: ReaderSocket, bytes: number, buffer: Buffer): boolea
 const TARGET_ONREAD = { buffer: nextReadBuffer, callback: onTargetRead };
 
 /**
- * Reads a target socket with `onread` into a buffer that is reused for every
- * read. An idle tunnel owns no buffer: its first read lands in a small shared
- * buffer and is copied out; only then does the tunnel get its own 256 KiB
- * (allocated uninitialised, so untouched pages cost no RSS). The reader that
- * consumes the chunks must not let the socket read again while a write still
- * holds the previous chunk (the relay pauses until the write is flushed).
+ * Reads a target socket with `onread`. A tunnel that is not moving bulk data
+ * owns no buffer: its reads land in a small shared buffer and are copied
+ * out, as big as they are. Once a read fills the shared buffer (more is
+ * waiting: a download), the tunnel takes a 256 KiB buffer of its own
+ * (uninitialised, so untouched pages cost no RSS), reuses it for every read,
+ * and gives it back for the next bulk tunnel when it ends (release()). The
+ * consumer must not let the socket read again while a write still holds the
+ * previous chunk (the relay pauses until the write is flushed).
  */
 export class TargetReader {
-  /** This tunnel's own read buffer, from its first read on. */
+  /** This tunnel's own read buffer, once it moves bulk data. */
   buffer: Buffer | undefined;
   private consumer: TargetConsumer | undefined;
   private held: Buffer[] | undefined;
@@ -169,9 +188,9 @@ export class TargetReader {
 
   receive(bytes: number, buffer: Buffer): boolean {
     let chunk = buffer.subarray(0, bytes);
-    if (buffer === FIRST_READ_BUFFER) {
+    if (buffer === SHARED_READ_BUFFER) {
       chunk = Buffer.from(chunk);
-      this.buffer = Buffer.allocUnsafeSlow(RELAY_BUFFER_BYTES);
+      if (bytes === SHARED_READ_BUFFER.length) this.buffer = takeRelayBuffer();
     }
     if (this.consumer) {
       this.consumer.sendDown(chunk);
@@ -181,6 +200,17 @@ export class TargetReader {
     // copy and stop reading until the relay takes over.
     (this.held ??= []).push(chunk.buffer === buffer.buffer ? Buffer.from(chunk) : chunk);
     return false;
+  }
+
+  /**
+   * The socket has closed and nothing written from the buffer is pending:
+   * the buffer goes to the next bulk tunnel.
+   */
+  release(): void {
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    this.consumer = undefined;
+    if (buffer && spareBuffers.length < SPARE_BUFFERS_MAX) spareBuffers.push(buffer);
   }
 
   /** Hands every chunk to `consumer` from now on; returns what arrived before, if anything. */

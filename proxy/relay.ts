@@ -368,6 +368,8 @@ export class Relay {
     this.idleSweep?.delete(this);
     this.client[kRelay] = undefined;
     this.target[kRelay] = undefined;
+    // Both sockets closed: no write still holds the target's read buffer.
+    this.targetReader?.release();
     this.grant.close();
     this.onEnd?.(
       {

@@ -150,9 +150,11 @@ describe('Dockerfile', () => {
     const entry = `${outDir}/main.js`;
 
     const cmd = JSON.parse(runtime.filter(([k]) => k === 'CMD').at(-1)?.[1] ?? '[]') as string[];
-    expect(cmd).toEqual(['node', entry]);
+    // The young generation is capped (2 MB semi-spaces) so that an idle gateway's
+    // memory stays with its tunnels (proxy/README.md); image and npm start alike.
+    expect(cmd).toEqual(['node', '--max-semi-space-size=2', entry]);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toBe(`node ${entry}`);
+    expect(pkg.scripts.start).toBe(cmd.join(' '));
     expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
     expect(
       runtime.some(

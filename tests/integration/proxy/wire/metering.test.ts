@@ -102,6 +102,46 @@ describe('metering', () => {
     await source.close();
   });
 
+  it('gives every download its own bytes when tunnels end and start around each other', async () => {
+    // A bulk tunnel reads into a buffer of its own, which goes to the next
+    // bulk tunnel once it ends. Here two readers hold still while two others
+    // download in full, so the still ones have writes waiting on that buffer
+    // while other tunnels read: each download must still get exactly its bytes.
+    const size = 8 * MiB;
+    const sent: Buffer[] = [];
+    const server = createServer((socket) => {
+      const body = randomBytes(size);
+      sent.push(body);
+      socket.end(body);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const download = async (startReading: Promise<unknown>): Promise<void> => {
+      const grant = access.nextGrant();
+      const socket = await socksTunnel(port);
+      const received = collect(socket);
+      // The socks client hands on what came with its reply and resumes the
+      // socket on the next turn; hold still only after that.
+      await new Promise((resolve) => setImmediate(resolve));
+      socket.pause();
+      await startReading;
+      socket.resume();
+      const got = await received;
+      await (
+        await grant
+      ).closed;
+      expect(got.length).toBe(size);
+      expect(sent.filter((body) => body.equals(got))).toHaveLength(1);
+    };
+    for (let round = 0; round < 3; round += 1) {
+      const fast = Promise.all([download(Promise.resolve()), download(Promise.resolve())]);
+      await Promise.all([fast, download(fast), download(fast)]);
+    }
+    server.close();
+    expect(sent).toHaveLength(12);
+  });
+
   it('relays a slow reader without losing bytes (backpressure)', async () => {
     const source = await startSourceServer(8 * MiB);
     const grant = access.nextGrant();
