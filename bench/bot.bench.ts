@@ -10,16 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { compileForBench } from './compiled.js';
-import { runtimeNodeFlags } from './runtime-flags.js';
 
 export default async function bench({ write }: { write: (line: string) => void }): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'atlantic-bench-bot-'));
   try {
     const { 'bot-steps': script } = await compileForBench(dir, ['bot-steps']);
-    // With the Node flags Atlantic ships with (npm start); the peers share the process.
-    const child = spawn(process.execPath, [...runtimeNodeFlags(), script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     for await (const line of createInterface({ input: child.stdout })) write(line);
     const code = await exited;

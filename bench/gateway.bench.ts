@@ -31,7 +31,7 @@ import { issueProxyCredentials } from '../core/proxy-credentials.js';
 import { activateFromPayment } from '../core/subscriptions.js';
 import { systemClock } from '../lib/clock.js';
 import { compileForBench } from './compiled.js';
-import { runtimeNodeFlags } from './runtime-flags.js';
+import { gatewayNodeFlags } from './runtime-flags.js';
 import { Account } from '../models/account.js';
 import {
   buildNative,
@@ -134,14 +134,14 @@ async function startAtlantic(
   const args = [uri, dbName, ...(minLeaseBytes ? [String(minLeaseBytes)] : [])];
   const child = fork(gatewayServerScript, args, {
     cwd: root,
-    execArgv: ['--expose-gc', ...runtimeNodeFlags(), ...NODE_FLAGS],
+    execArgv: ['--expose-gc', ...gatewayNodeFlags(), ...NODE_FLAGS],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const info = await firstLine<{ socksPort: number; pid: number }>(child, 'gateway-server');
   return {
     proxy: {
       name: 'Atlantic',
-      note: `Atlantic gateway, one Node ${process.version} process (${runtimeNodeFlags().join(' ')}, as npm start), real access controller (${ACCOUNTS} Personal-plan accounts, auth from the cache, entitlements, connection limits, quota leases${minLeaseBytes ? ` with the smallest lease raised to ${minLeaseBytes / 2 ** 20} MiB` : ''}, metering)`,
+      note: `Atlantic gateway, one Node ${process.version} process (${gatewayNodeFlags().join(' ')}, as docker-compose.yml's gateway service), real access controller (${ACCOUNTS} Personal-plan accounts, auth from the cache, entitlements, connection limits, quota leases${minLeaseBytes ? ` with the smallest lease raised to ${minLeaseBytes / 2 ** 20} MiB` : ''}, metering)`,
       port: info.socksPort,
       pid: info.pid,
       credentials,

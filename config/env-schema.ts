@@ -148,22 +148,41 @@ function parsePortItem(item: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-const roles = raw.transform((value, ctx): RoleName[] | undefined => {
-  if (value === undefined) return undefined;
-  const names = value
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter((name) => name !== '');
-  const unknown = names.filter((name) => !isRoleName(name));
-  if (unknown.length > 0) {
-    return fail(
-      ctx,
-      value,
-      `unknown role${unknown.length === 1 ? '' : 's'} ${unknown.map((u) => `"${u}"`).join(', ')}; roles are ${ROLE_NAMES.join(', ')}`,
-    );
-  }
-  return ROLE_NAMES.filter((role) => names.includes(role));
-});
+/**
+ * ROLES: the roles to run (`api,jobs`), or, with every name prefixed by `-`,
+ * every configured role but those (`-proxy`: a process for all but the
+ * gateway, which runs in a process of its own).
+ */
+const roles = raw.transform(
+  (value, ctx): { only: RoleName[] | undefined; except: RoleName[] } | undefined => {
+    if (value === undefined) return undefined;
+    const entries = value
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter((name) => name !== '');
+    const excluding = entries.filter((name) => name.startsWith('-'));
+    if (excluding.length > 0 && excluding.length < entries.length) {
+      return fail(
+        ctx,
+        value,
+        'either name the roles to run (api,jobs) or the roles to leave out (-proxy), not both',
+      );
+    }
+    const names = entries.map((name) => name.replace(/^-/, ''));
+    const unknown = names.filter((name) => !isRoleName(name));
+    if (unknown.length > 0) {
+      return fail(
+        ctx,
+        value,
+        `unknown role${unknown.length === 1 ? '' : 's'} ${unknown.map((u) => `"${u}"`).join(', ')}; roles are ${ROLE_NAMES.join(', ')}`,
+      );
+    }
+    const listed = ROLE_NAMES.filter((role) => names.includes(role));
+    return excluding.length > 0
+      ? { only: undefined, except: listed }
+      : { only: listed, except: [] };
+  },
+);
 
 /** One phone number in international form, kept as E.164 digits without the `+`. */
 function phoneNumber() {

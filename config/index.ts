@@ -32,8 +32,10 @@ export interface Config {
   readonly publicUrl: string;
   /** BIND_HOST: the address every listener binds to (default 0.0.0.0). */
   readonly bindHost: string;
-  /** ROLES, in start order; undefined when unset (then main starts every configured role). */
+  /** ROLES, in start order; undefined when unset or when it only leaves roles out (then main starts every configured role but those). */
   readonly roles: readonly RoleName[] | undefined;
+  /** ROLES=-proxy,...: roles left out of "every configured role" (default none). */
+  readonly excludedRoles: readonly RoleName[];
   readonly log: {
     /** LOG_LEVEL (default info). */
     readonly level: LogLevel;
@@ -247,7 +249,7 @@ export function loadConfig(
   const dataDir = path.resolve(options.cwd ?? process.cwd(), env.DATA_DIR ?? 'data');
 
   const roleView = {
-    roles: env.ROLES,
+    roles: env.ROLES?.only,
     telegram: { token: env.TELEGRAM_BOT_TOKEN },
     whatsapp: { enabled: env.WHATSAPP_ENABLED },
   };
@@ -291,7 +293,8 @@ export function loadConfig(
     dataDir,
     publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.API_PORT}`,
     bindHost: env.BIND_HOST,
-    roles: env.ROLES,
+    roles: env.ROLES?.only,
+    excludedRoles: env.ROLES?.except ?? [],
     log: { level: env.LOG_LEVEL, pretty: env.LOG_PRETTY },
     mongo: {
       uri: env.MONGODB_URI,

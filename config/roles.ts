@@ -13,6 +13,8 @@ export function isRoleName(value: string): value is RoleName {
 /** The parts of Config that decide which roles can start. */
 export interface RoleConfig {
   readonly roles: readonly RoleName[] | undefined;
+  /** Left out of "every configured role" when `roles` is undefined. */
+  readonly excludedRoles?: readonly RoleName[];
   readonly telegram: { readonly token: string | undefined };
   readonly whatsapp: { readonly enabled: boolean };
 }
@@ -73,8 +75,11 @@ export function selectRoles(config: RoleConfig, available: readonly RoleName[]):
   }
 
   const selection: RoleSelection = { start: [], skipped: [] };
+  const excluded = new Set(config.excludedRoles ?? []);
   for (const role of ordered) {
-    const reason = missingSetting(config, role);
+    const reason = excluded.has(role)
+      ? `left out by ROLES=${[...excluded].map((name) => `-${name}`).join(',')}`
+      : missingSetting(config, role);
     if (reason === undefined) selection.start.push(role);
     else selection.skipped.push({ role, reason });
   }

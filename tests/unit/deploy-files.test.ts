@@ -11,13 +11,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
-import { ENV_NAMES, loadConfig } from '../../config/index.js';
+import { ENV_NAMES, ROLE_NAMES, loadConfig, selectRoles } from '../../config/index.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8');
 
 interface ComposeService {
   image?: string;
+  command?: string[];
   build?: string | { context: string };
   environment?: Record<string, string>;
   ports?: string[];
@@ -30,8 +31,10 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
-const compose = parseYaml(read('docker-compose.yml')) as Compose;
+// Merge keys (`<<: *anchor`) as docker compose reads them.
+const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as Compose;
 const app = compose.services.atlantic;
+const gateway = compose.services.gateway;
 const mongo = compose.services.mongo;
 
 /** Resolves compose's `${VAR:?message}` (a value the operator must give) and `${VAR:-default}`. */
@@ -50,10 +53,10 @@ function resolveComposeValue(name: string, value: string): string {
     .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _v: string, fallback: string) => fallback);
 }
 
-function composeEnvironment(): Record<string, string> {
-  if (!app?.environment) throw new Error('atlantic service has no environment');
+function composeEnvironment(service = app): Record<string, string> {
+  if (!service?.environment) throw new Error('the service has no environment');
   return Object.fromEntries(
-    Object.entries(app.environment).map(([name, value]) => [
+    Object.entries(service.environment).map(([name, value]) => [
       name,
       resolveComposeValue(name, String(value)),
     ]),
@@ -98,14 +101,34 @@ describe('docker-compose.yml', () => {
     expect(config.dataDir).toBe('/app/data');
   });
 
-  it('publishes exactly the ports the configuration listens on', () => {
-    const { config } = loadConfig(composeEnvironment(), {
-      cwd: mkdtempSync(path.join(os.tmpdir(), 'atlantic-compose-')),
-    });
-    const containerPorts = (app?.ports ?? []).map((p) => Number(p.split(':').at(-1)));
-    expect(containerPorts.sort()).toEqual(
-      [config.api.port, config.proxy.socksPort, config.proxy.httpPort].sort(),
-    );
+  it('runs the gateway in a process of its own and every other configured role in the other', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'atlantic-compose-'));
+    const appConfig = loadConfig(composeEnvironment(app), { cwd }).config;
+    const gatewayConfig = loadConfig(composeEnvironment(gateway), { cwd }).config;
+    expect(selectRoles(appConfig, ROLE_NAMES).start).toEqual(['api', 'jobs']);
+    expect(selectRoles(gatewayConfig, ROLE_NAMES).start).toEqual(['proxy']);
+    // With a bot token, the chat role joins the api and jobs, not the gateway.
+    const withBot = { ...composeEnvironment(app), TELEGRAM_BOT_TOKEN: '1:abc' };
+    expect(selectRoles(loadConfig(withBot, { cwd }).config, ROLE_NAMES).start).toEqual([
+      'api',
+      'jobs',
+      'telegram',
+    ]);
+    expect(gateway?.build).toBe('.');
+    expect(gateway?.depends_on?.mongo?.condition).toBe('service_healthy');
+    // Same settings but ROLES: both read one database with one configuration.
+    const { ROLES: _appRoles, ...shared } = composeEnvironment(app);
+    const { ROLES: _gatewayRoles, ...gatewayShared } = composeEnvironment(gateway);
+    expect(gatewayShared).toEqual(shared);
+  });
+
+  it('publishes exactly the ports each process listens on', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'atlantic-compose-'));
+    const { config } = loadConfig(composeEnvironment(app), { cwd });
+    const published = (service: ComposeService | undefined): number[] =>
+      (service?.ports ?? []).map((p) => Number(p.split(':').at(-1))).sort();
+    expect(published(app)).toEqual([config.api.port]);
+    expect(published(gateway)).toEqual([config.proxy.socksPort, config.proxy.httpPort].sort());
   });
 });
 
@@ -150,11 +173,12 @@ describe('Dockerfile', () => {
     const entry = `${outDir}/main.js`;
 
     const cmd = JSON.parse(runtime.filter(([k]) => k === 'CMD').at(-1)?.[1] ?? '[]') as string[];
-    // The young generation is capped (2 MB semi-spaces) so that an idle gateway's
-    // memory stays with its tunnels (proxy/README.md); image and npm start alike.
-    expect(cmd).toEqual(['node', '--max-semi-space-size=2', entry]);
+    expect(cmd).toEqual(['node', entry]);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toBe(cmd.join(' '));
+    expect(pkg.scripts.start).toBe(`node ${entry}`);
+    // The gateway's service caps V8's young generation (2 MB semi-spaces) so an
+    // idle gateway's memory stays with its tunnels (proxy/README.md, Speed).
+    expect(gateway?.command).toEqual(['node', '--max-semi-space-size=2', entry]);
     expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
     expect(
       runtime.some(

@@ -42,6 +42,23 @@ describe('selectRoles', () => {
     expect(selection).toEqual({ start: ['api', 'jobs'], skipped: [] });
   });
 
+  it('with ROLES=-proxy starts every configured role but the gateway, and says why it left it out', () => {
+    const config = configWith({ ROLES: '-proxy', TELEGRAM_BOT_TOKEN: '1:abc' });
+    const selection = selectRoles(config, ROLE_NAMES);
+    expect(selection.start).toEqual(['api', 'jobs', 'telegram']);
+    expect(selection.skipped).toEqual([
+      { role: 'proxy', reason: 'left out by ROLES=-proxy' },
+      { role: 'whatsapp', reason: 'set WHATSAPP_ENABLED=true to start the whatsapp role' },
+    ]);
+  });
+
+  it('refuses ROLES that both names roles and leaves some out', () => {
+    expect(() => configWith({ ROLES: 'api,-proxy' })).toThrow(
+      'either name the roles to run (api,jobs) or the roles to leave out (-proxy), not both',
+    );
+    expect(() => configWith({ ROLES: '-web' })).toThrow('unknown role "web"');
+  });
+
   it('with ROLES starts exactly those roles', () => {
     const selection = selectRoles(configWith({ ROLES: 'jobs,api' }), ROLE_NAMES);
     expect(selection.start).toEqual(['api', 'jobs']);
