@@ -508,8 +508,9 @@ export interface AccessFactChange {
  * their `updatedAt`, so a gateway re-reads the facts of the accounts that
  * changed instead of every account it serves. `updatedAt` comes from each
  * writer's clock: callers re-read an overlap before their last mark. Team
- * seats are not here (a removed seat leaves nothing to find): gateways
- * compare them whole, see listTeamSeatsAround and teamShape.
+ * seats are not read here: a seat change marks the owner's and the member's
+ * accounts as written (core/team.ts), since a removed seat leaves nothing of
+ * its own to find.
  */
 export async function listAccessFactChangesSince(
   since: Date,
@@ -542,76 +543,6 @@ export async function listAccessFactChangesSince(
   add('wallet', wallets);
   add('quota', quotas);
   return changes;
-}
-
-/** A team seat as teamShape reads it. */
-export interface TeamSeatRow {
-  ownerAccountId: string;
-  memberAccountId: string;
-  capBytes: number | null;
-  maxConnections: number | null;
-}
-
-/**
- * Every seat that shapes the facts of `accountIds`: theirs as members, and
- * every seat of their teams (as owners, or their owners' teams).
- */
-export async function listTeamSeatsAround(
-  accountIds: readonly string[],
-  options: CredentialDatabaseOption = {},
-): Promise<TeamSeatRow[]> {
-  const ids = accountIds
-    .filter((id) => Types.ObjectId.isValid(id))
-    .map((id) => new Types.ObjectId(id));
-  if (ids.length === 0) return [];
-  const { TeamSeat } = modelsOn(options.connection);
-  const asMembers = await TeamSeat.find(
-    { memberAccountId: { $in: ids } },
-    { ownerAccountId: 1 },
-  ).lean<Pick<StoredSeat, 'ownerAccountId'>[]>();
-  const owners = new Map(ids.map((id) => [String(id), id]));
-  for (const seat of asMembers) owners.set(String(seat.ownerAccountId), seat.ownerAccountId);
-  const seats = await TeamSeat.find({ ownerAccountId: { $in: [...owners.values()] } }).lean<
-    StoredSeat[]
-  >();
-  return seats.map((seat) => ({
-    ownerAccountId: String(seat.ownerAccountId),
-    memberAccountId: String(seat.memberAccountId),
-    capBytes: seat.capBytes ?? null,
-    maxConnections: seat.maxConnections ?? null,
-  }));
-}
-
-/**
- * What team membership makes of an account's facts (its seat and caps, its
- * team's accounts), as one comparable string: from the seats
- * (listTeamSeatsAround), or from facts already loaded. When the two differ,
- * the facts are stale (a seat was added, removed or changed).
- */
-export function teamShape(
-  accountId: string,
-  from: { seats: readonly TeamSeatRow[] } | { facts: AccessFacts },
-): string {
-  let seat: Pick<TeamSeatRow, 'ownerAccountId' | 'capBytes' | 'maxConnections'> | null;
-  let owner: string | null;
-  let members: string[];
-  if ('seats' in from) {
-    seat = from.seats.find((row) => row.memberAccountId === accountId) ?? null;
-    const team = seat?.ownerAccountId ?? accountId;
-    members = from.seats
-      .filter((row) => row.ownerAccountId === team)
-      .map((row) => row.memberAccountId);
-    owner = members.length > 0 ? team : null;
-  } else {
-    seat = from.facts.seat ?? null;
-    owner = from.facts.team?.ownerAccountId ?? null;
-    members = from.facts.team?.accountIds.filter((id) => id !== owner) ?? [];
-  }
-  const seatPart = seat
-    ? `seat ${seat.ownerAccountId} ${seat.capBytes ?? '-'} ${seat.maxConnections ?? '-'}`
-    : '';
-  const teamPart = owner ? `team ${owner} ${members.sort().join(',')}` : '';
-  return `${seatPart}|${teamPart}`;
 }
 
 /** Each account's own facts (four queries), as if none were a seat. */

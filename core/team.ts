@@ -192,6 +192,7 @@ export async function addSeat(
         ...(caps.maxConnections ? { maxConnections: caps.maxConnections } : {}),
       });
       const seat = toView(created.toObject());
+      await touchTeamAccounts(owner, member);
       if (seat.capBytes !== null) {
         await applyCapToCounter(member, subscription, seat.capBytes, options.clock.now());
       }
@@ -237,21 +238,34 @@ function seatsFull(planName: string, seats: number, owner: Types.ObjectId): Doma
   );
 }
 
+/**
+ * Marks both accounts as written (their `updatedAt`) after a seat changed:
+ * the gateways' caches find changed facts by date, and a removed seat leaves
+ * no document of its own to find. Without it a seat change would wait for the
+ * cache's sweep of every account (proxy/credential-cache.ts).
+ */
+async function touchTeamAccounts(owner: Types.ObjectId, member: Types.ObjectId): Promise<void> {
+  await Account.updateMany({ _id: { $in: [owner, member] } }, { $set: { updatedAt: new Date() } });
+}
+
 /** Takes `member` off the team of `owner`; its tunnels are cut on every gateway within a refresh. */
 export async function removeSeat(
   ownerAccountId: AccountId,
   memberAccountId: AccountId,
   options: { clock?: Clock; notifyMember?: boolean } = {},
 ): Promise<void> {
+  const owner = toAccountId(ownerAccountId);
+  const member = toAccountId(memberAccountId);
   const removed = await TeamSeat.findOneAndDelete({
-    ownerAccountId: toAccountId(ownerAccountId),
-    memberAccountId: toAccountId(memberAccountId),
+    ownerAccountId: owner,
+    memberAccountId: member,
   }).lean<{ _id: Types.ObjectId }>();
   if (!removed) {
     throw new DomainError('NOT_FOUND', 'That account is not a member of your team.', {
       details: { memberAccountId: String(memberAccountId) },
     });
   }
+  await touchTeamAccounts(owner, member);
   // The member hears of it (not when the member's own account is being deleted).
   if (options.clock && options.notifyMember !== false) {
     await notify(
@@ -302,6 +316,7 @@ export async function setSeatCaps(
     });
   }
   const seat = toView(stored);
+  await touchTeamAccounts(owner, member);
   if (seat.capBytes !== null) {
     const subscription = await Subscription.findOne({
       liveAccountId: owner,

@@ -10,10 +10,11 @@
  * - plans and locations in full (small collections);
  * - the facts of "hot" accounts (seen recently or with open tunnels) that
  *   changed: the account, subscription, wallet and quota documents written
- *   in the same window, and every
- *   account whose team seats differ from its facts (seats are compared whole,
- *   because a removed seat leaves nothing to find by date), and whose quota
- *   period has ended;
+ *   in the same window (a seat added, removed or changed marks its owner's
+ *   and member's accounts as written, core/team.ts, since a removed seat
+ *   leaves nothing of its own to find by date; the members of a team whose
+ *   owner changed are read again too), and every account whose quota period
+ *   has ended;
  * - and, in slices, every hot account's facts in full once per `factsSweepMs`
  *   (default 10 s), for writes that bypass `updatedAt` (a hand edit in the
  *   database shell).
@@ -36,14 +37,11 @@ import { listLocations, type LocationView } from '../core/locations.js';
 import {
   listAccessFactChangesSince,
   listProxyCredentialsChangedSince,
-  listTeamSeatsAround,
   loadAccessFacts,
   loadPlansForAccess,
-  teamShape,
   type AccessFactChange,
   type AccessFacts,
   type ProxyCredentialRecord,
-  type TeamSeatRow,
 } from '../core/proxy-credentials.js';
 import type { PlanRecord } from '../models/plan.js';
 
@@ -257,12 +255,11 @@ export class CredentialCache {
     const basisMs = Math.min(this.clockNowMs(), Date.now());
     const windowSince = new Date(Math.min(this.windowBasisMs, basisMs) - this.overlapMs);
     this.windowBasisMs = basisMs;
-    const [credentials, plans, locations, changes, seats] = await Promise.all([
+    const [credentials, plans, locations, changes] = await Promise.all([
       listProxyCredentialsChangedSince(full ? null : windowSince, options),
       loadPlansForAccess(options),
       listLocations(options),
       listAccessFactChangesSince(windowSince, options),
-      listTeamSeatsAround(hot, options),
     ]);
     const newCredentials = this.applyCredentials(credentials, full);
     if (full) this.lastFullReloadMs = this.timerClock.now().getTime();
@@ -271,7 +268,7 @@ export class CredentialCache {
     const catalogue = JSON.stringify([plans, locations]);
     const catalogueChanged = catalogue !== this.catalogueSignature;
     this.catalogueSignature = catalogue;
-    const stale = this.staleFacts(hot, changes, seats, windowSince);
+    const stale = this.staleFacts(hot, changes, windowSince);
     const facts = stale.length > 0 ? await this.fetchFacts(stale) : new Map<string, AccessFacts>();
     for (const [accountId, accountFacts] of facts) this.facts.set(accountId, accountFacts);
     const changed: RefreshChanges =
@@ -285,14 +282,12 @@ export class CredentialCache {
 
   /**
    * The hot accounts whose facts must be read again: a fact document written
-   * since the last look (or a team owner's, for its members), seats that no
-   * longer match, a quota period that ended, and this refresh's slice of the
-   * full sweep.
+   * since the last look (or a team owner's, for its members), a quota period
+   * that ended, and this refresh's slice of the full sweep.
    */
   private staleFacts(
     hot: readonly string[],
     changes: readonly AccessFactChange[],
-    seats: readonly TeamSeatRow[],
     since: Date,
   ): string[] {
     const cached = (accountId: string): AccessFacts | undefined => this.facts.get(accountId);
@@ -321,7 +316,6 @@ export class CredentialCache {
       if (
         changed.has(accountId) ||
         (owner !== undefined && changed.has(owner)) ||
-        teamShape(accountId, { seats }) !== teamShape(accountId, { facts }) ||
         (facts.quota !== null && facts.quota.periodEnd.getTime() <= nowMs)
       ) {
         stale.add(accountId);

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
-import { addSeat, removeSeat } from '../../../../core/team.js';
+import { addSeat, removeSeat, setSeatCaps } from '../../../../core/team.js';
 import { credit } from '../../../../core/wallet.js';
 import { TestClock } from '../../../../lib/clock.js';
 import { Account } from '../../../../models/account.js';
@@ -76,10 +76,17 @@ describe('credential cache', () => {
     expect(facts(customer.accountId)?.accountStatus).toBe('suspended');
     expect(facts(member.accountId)?.seat?.ownerAccountId).toBe(owner.accountId);
     expect(facts(owner.accountId)?.team?.accountIds).toEqual([owner.accountId, member.accountId]);
-    // A removed seat leaves no document to find by date: seats are compared whole.
+    // A seat change marks both accounts as written, so the next refresh reads them.
+    await setSeatCaps(owner.accountId, member.accountId, { maxConnections: 2 }, { clock });
+    await cache.refresh();
+    expect(facts(member.accountId)?.seat?.maxConnections).toBe(2);
+    // A removed seat leaves no document of its own to find by date: the same.
     await removeSeat(owner.accountId, member.accountId);
     await cache.refresh();
     expect(facts(member.accountId)?.seat ?? null).toBeNull();
+    expect(facts(owner.accountId)?.team?.accountIds ?? [owner.accountId]).toEqual([
+      owner.accountId,
+    ]);
     expect(facts(member.accountId)?.wallet?.balanceMinor).toBe(50_000);
 
     // A hand edit that bypasses updatedAt: the accounts that did not change
