@@ -1,12 +1,15 @@
 /**
- * The gateway (issue 4, "Speed") side by side with microsocks and Dante, on
- * loopback, in one run, rounds interleaved (the order rotates every round):
+ * The gateway (issue 4, "Speed") side by side with microsocks, Dante and a
+ * minimal Node SOCKS5 proxy (bench/node-socks-peer.ts: what Node itself costs
+ * per tunnel), on loopback, in one run, rounds interleaved (the order rotates
+ * every round):
  *
  * - bulk: one tunnel downloads BENCH_GATEWAY_BYTES (1 GiB) from a C source;
  *   GB/s, and CPU seconds per GiB of the proxy process (tree, for Dante);
  * - short tunnels with auth (greeting, RFC 1929 login, CONNECT, 1 byte echoed,
  *   close), one at a time and 64 at once, for BENCH_GATEWAY_RATE_MS each:
- *   tunnels/s, p50 and p99 latency;
+ *   tunnels/s, p50 and p99 latency, and (64 at once) the proxy's user and
+ *   kernel CPU per tunnel;
  * - memory: (RSS with 1,000 idle authenticated tunnels - RSS before) / 1,000,
  *   after a full GC in Atlantic's process (peers are just measured).
  *
