@@ -4,7 +4,9 @@
  * proxy process: resident memory and CPU time of the process and every
  * descendant (Dante forks worker processes; microsocks and Node do not).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,18 @@ export interface Proxy {
   pid: number;
   credentials: { username: string; password: string }[];
   stop(): Promise<void>;
+}
+
+/** Reads the first stdout line of a child as JSON. */
+export async function firstLine<T>(child: ChildProcess, name: string): Promise<T> {
+  if (!child.stdout) throw new Error(`${name} has no stdout`);
+  const lines = createInterface({ input: child.stdout });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`${name} exited (${String(code)}) before answering`);
+  });
+  const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
+  lines.close();
+  return JSON.parse(line) as T;
 }
 
 export function hasCommand(name: string): boolean {
@@ -60,15 +74,7 @@ export async function startNodePeer(script: string): Promise<Proxy> {
   const child = spawn(process.execPath, [script, credentials.username, credentials.password], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const line = text.split('\n')[0];
-      if (text.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
-    });
-    child.once('exit', (code) => reject(new Error(`node-socks-peer exited (${String(code)})`)));
-  });
+  const { port } = await firstLine<{ port: number }>(child, 'node-socks-peer');
   return {
     name: 'minimal Node',
     note: `the smallest Node ${process.version} SOCKS5 proxy (bench/node-socks-peer.ts): one fixed login, pipe() both ways, nothing of Atlantic's; one process`,

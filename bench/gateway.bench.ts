@@ -26,7 +26,6 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import mongoose from 'mongoose';
 import { addExit, addLocation } from '../core/locations.js';
 import { seedPlans } from '../core/plans.js';
@@ -46,6 +45,7 @@ import {
 import {
   cpuSeconds,
   cpuTimes,
+  firstLine,
   hasCommand,
   rssBytes,
   startDante,
@@ -78,18 +78,6 @@ const IDLE_TUNNELS = 1_000;
 const CONCURRENCY = 64;
 
 const root = path.resolve(import.meta.dirname, '..');
-
-/** Reads the first stdout line of a child as JSON. */
-async function firstLine<T>(child: ChildProcess, name: string): Promise<T> {
-  if (!child.stdout) throw new Error(`${name} has no stdout`);
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${name} exited (${String(code)}) before answering`);
-  });
-  const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
-  lines.close();
-  return JSON.parse(line) as T;
-}
 
 async function runNative<T>(binary: string, args: string[]): Promise<T> {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
